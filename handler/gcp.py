@@ -1,0 +1,97 @@
+"""functions-framework targets (local emulation and Google Cloud Functions / Cloud Run).
+
+- `http_analyze`: the HTTP routes (POST /analyze, GET /, GET /health), same contract as on AWS.
+- `gcs_finalized`: CloudEvent target for `google.cloud.storage.object.v1.finalized`.
+
+    functions-framework --source handler/gcp.py --target http_analyze
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from typing import Any
+
+# functions-framework loads this file by path, not as part of the package.
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+import flask  # noqa: E402  (functions-framework depends on Flask)
+import functions_framework  # noqa: E402
+
+from handler.http_api import HttpRequest, handle  # noqa: E402
+from handler.logs import log  # noqa: E402
+from handler.storage_trigger import ObjectMissing, process_object  # noqa: E402
+
+FINALIZED = "google.cloud.storage.object.v1.finalized"
+_gcs_client: Any = None
+_gcs_lock = threading.Lock()
+
+
+@functions_framework.http
+def http_analyze(request: flask.Request) -> flask.Response:
+    """Serve the HTTP routes through the shared dispatcher."""
+    body = request.get_data(cache=False)
+    response = handle(HttpRequest(
+        method=request.method,
+        path=request.path,
+        headers={k.lower(): v for k, v in request.headers.items()},
+        query=request.args.to_dict(),
+        body=body,
+    ))
+    return flask.Response(response.body, status=response.status, headers=response.headers)
+
+
+def gcs_client() -> Any:
+    """One google-cloud-storage client per process (honours STORAGE_EMULATOR_HOST)."""
+    global _gcs_client
+    if _gcs_client is None:
+        with _gcs_lock:
+            if _gcs_client is None:
+                from google.cloud import storage
+
+                if os.environ.get("STORAGE_EMULATOR_HOST"):
+                    from google.auth.credentials import AnonymousCredentials
+
+                    _gcs_client = storage.Client(project=os.environ.get("GOOGLE_CLOUD_PROJECT", "local"),
+                                                 credentials=AnonymousCredentials())
+                else:
+                    _gcs_client = storage.Client()
+    return _gcs_client
+
+
+class GcsStore:
+    """ObjectStore over google-cloud-storage."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def size(self, bucket: str, key: str) -> int:
+        blob = self.client.bucket(bucket).get_blob(key)
+        if blob is None:
+            raise ObjectMissing(key)
+        return int(blob.size or 0)
+
+    def get(self, bucket: str, key: str) -> bytes:
+        from google.api_core.exceptions import NotFound
+
+        try:
+            return self.client.bucket(bucket).blob(key).download_as_bytes()
+        except NotFound:
+            raise ObjectMissing(key) from None
+
+    def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
+        self.client.bucket(bucket).blob(key).upload_from_string(body, content_type=content_type)
+
+
+@functions_framework.cloud_event
+def gcs_finalized(cloud_event: Any) -> None:
+    """Analyse an uploaded Cloud Storage object; storage errors raise so the event is retried."""
+    data = cloud_event.data or {}
+    if cloud_event["type"] != FINALIZED:
+        log("event_skipped", type=str(cloud_event["type"])[:100])
+        return
+    bucket, name = str(data.get("bucket", "")), str(data.get("name", ""))
+    process_object(GcsStore(gcs_client()), bucket, name)

@@ -1,0 +1,232 @@
+"""The HTTP routes, shared by every HTTP edge (API Gateway v1/v2, Function URLs, functions-framework).
+
+Edges turn their request into an `HttpRequest` and an `HttpResponse` back into
+their own shape; everything in between (routing, body parsing, limits, errors,
+CORS) happens here, once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from handler import runtime
+from handler.config import LAMBDA_PAYLOAD_LIMIT, SETTINGS
+from handler.errors import PayloadTooLarge, RequestError, UnsupportedMediaType
+from handler.imaging import encode_jpeg
+from handler.logs import log
+from handler.service import Outcome, analyze_bytes, parse_options
+
+PAGE = (Path(__file__).resolve().parent / "web" / "index.html").read_bytes()
+ROUTES = {"/": ("GET",), "/analyze": ("POST",), "/health": ("GET",)}
+# Response budget under Lambda's 6 MB limit, leaving room for headers and the JSON envelope.
+RESPONSE_BUDGET = LAMBDA_PAYLOAD_LIMIT - 64 * 1024
+_QUERY_OPTIONS = {"annotate": "bool", "max_faces": "int", "min_confidence": "float"}
+
+
+@dataclass
+class HttpRequest:
+    """A transport-neutral HTTP request: header names lower-case, body as bytes."""
+
+    method: str
+    path: str
+    headers: dict[str, str] = field(default_factory=dict)
+    query: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+@dataclass
+class HttpResponse:
+    """A transport-neutral HTTP response."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_binary(self) -> bool:
+        content_type = self.headers.get("Content-Type", "")
+        return not (content_type.startswith("text/") or content_type.startswith("application/json"))
+
+
+def json_response(status: int, payload: dict, headers: dict[str, str] | None = None) -> HttpResponse:
+    """A JSON response with the CORS headers."""
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    return HttpResponse(status, body, {"Content-Type": "application/json", **cors_headers(), **(headers or {})})
+
+
+def error_response(error: RequestError) -> HttpResponse:
+    """The JSON error body with the error's status."""
+    return json_response(error.status, error.to_dict(), error.headers)
+
+
+def cors_headers() -> dict[str, str]:
+    if not SETTINGS.cors_allow_origin:
+        return {}
+    return {
+        "Access-Control-Allow-Origin": SETTINGS.cors_allow_origin,
+        "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+        "Access-Control-Allow-Headers": "Content-Type, Accept",
+        "Access-Control-Max-Age": "600",
+    }
+
+
+def normalise_path(path: str) -> str:
+    """'/analyze/' -> '/analyze'; '' -> '/'."""
+    path = "/" + path.strip("/")
+    return path
+
+
+def _media_type(headers: dict[str, str]) -> str:
+    return headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _query_options(query: dict[str, str]) -> dict | None:
+    options: dict = {}
+    for name, kind in _QUERY_OPTIONS.items():
+        if name not in query:
+            continue
+        raw = query[name].strip().lower()
+        try:
+            if kind == "bool":
+                if raw not in ("true", "false", "1", "0"):
+                    raise ValueError
+                options[name] = raw in ("true", "1")
+            else:
+                options[name] = int(raw) if kind == "int" else float(raw)
+        except ValueError:
+            raise RequestError(f"query parameter `{name}` must be a {kind}", code="invalid_options") from None
+    return options or None
+
+
+def decode_base64_image(value: object) -> bytes:
+    """Strict base64 (a `data:image/...;base64,` prefix and whitespace tolerated)."""
+    if not isinstance(value, str):
+        raise RequestError("field `image` must be a base64 string", code="invalid_field")
+    if value.startswith("data:"):
+        _, _, value = value.partition(",")
+    if len(value) > LAMBDA_PAYLOAD_LIMIT * 4 // 3 + 4:
+        raise PayloadTooLarge(f"the image is larger than {LAMBDA_PAYLOAD_LIMIT:,} bytes")
+    try:
+        return base64.b64decode("".join(value.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise RequestError("field `image` is not valid base64", code="invalid_base64") from None
+
+
+def parse_analyze_body(request: HttpRequest) -> tuple[bytes, object]:
+    """(image bytes, request options) from a JSON body or a raw image body."""
+    if len(request.body) > LAMBDA_PAYLOAD_LIMIT:
+        raise PayloadTooLarge(f"the request body is {len(request.body):,} bytes; the limit is {LAMBDA_PAYLOAD_LIMIT:,}")
+    media_type = _media_type(request.headers)
+    query_options = _query_options(request.query)
+    if media_type == "application/json" or (not media_type and request.body.lstrip()[:1] == b"{"):
+        if not request.body.strip():
+            raise RequestError("the request body is empty; send JSON {\"image\": \"<base64>\"} or an image",
+                               code="empty_body")
+        try:
+            payload = json.loads(request.body)
+        except (ValueError, UnicodeDecodeError):
+            raise RequestError("the request body is not valid JSON", code="invalid_json") from None
+        if not isinstance(payload, dict):
+            raise RequestError("the JSON body must be an object", code="invalid_json")
+        if "image" not in payload:
+            raise RequestError("the JSON body has no `image` field (base64 of the image)", code="missing_field")
+        return decode_base64_image(payload["image"]), payload.get("options", query_options)
+    if media_type.startswith("image/") or media_type in ("application/octet-stream", ""):
+        if not request.body:
+            raise RequestError("the request body is empty; send an image or JSON {\"image\": \"<base64>\"}",
+                               code="empty_body")
+        return request.body, query_options
+    raise UnsupportedMediaType(
+        f"Content-Type {media_type[:80]!r} is not accepted; use application/json or image/*"
+    )
+
+
+def _fit_annotated(outcome: Outcome, budget: int) -> tuple[bytes | None, float]:
+    """The annotated JPEG, downscaled until it fits `budget` bytes; (jpeg, scale)."""
+    jpeg = outcome.annotated_jpeg
+    if jpeg is None or len(jpeg) <= budget:
+        return jpeg, 1.0
+    import cv2
+    import numpy as np
+
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    scale = 1.0
+    while len(jpeg) > budget and scale > 0.05:
+        scale *= 0.7
+        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        jpeg = encode_jpeg(small, SETTINGS.jpeg_quality)
+    return jpeg, round(scale, 3)
+
+
+def analyze_route(request: HttpRequest) -> HttpResponse:
+    """POST /analyze: JSON result with the annotated image, or the JPEG itself for Accept: image/jpeg."""
+    data, request_options = parse_analyze_body(request)
+    options = parse_options(request_options)
+    wants_jpeg = "image/jpeg" in request.headers.get("accept", "")
+    if wants_jpeg and not options.annotate:
+        raise RequestError("Accept: image/jpeg needs annotate=true", code="invalid_options")
+    outcome = analyze_bytes(data, options, max_bytes=min(SETTINGS.max_image_bytes, LAMBDA_PAYLOAD_LIMIT))
+    result = outcome.result
+    log("analyzed", faces=result["faces_detected"], analyzed=result["faces_analyzed"],
+        cold_start=result["cold_start"], timings_ms=result["timings_ms"])
+    if wants_jpeg:
+        # Binary bodies travel base64-encoded through Lambda: 3/4 of the budget.
+        jpeg, scale = _fit_annotated(outcome, RESPONSE_BUDGET * 3 // 4)
+        return HttpResponse(200, jpeg, {"Content-Type": "image/jpeg", **cors_headers(),
+                                        "X-Faces-Detected": str(result["faces_detected"]),
+                                        "X-Annotated-Scale": str(scale)})
+    if outcome.annotated_jpeg is not None:
+        json_size = len(json.dumps(result))
+        jpeg, scale = _fit_annotated(outcome, (RESPONSE_BUDGET - json_size) * 3 // 4)
+        result = {**result, "annotated_jpeg_base64": base64.b64encode(jpeg).decode(), "annotated_scale": scale}
+    return json_response(200, result)
+
+
+def health_route(_: HttpRequest) -> HttpResponse:
+    """GET /health: readiness without running inference."""
+    warm = runtime.is_warm()
+    return json_response(200 if warm else 503, {
+        "status": "ok" if warm else "loading",
+        "warm": warm,
+        "cold_start": runtime.peek_cold_start(),
+        "models": runtime.get_models().ids if warm else {},
+    })
+
+
+def page_route(_: HttpRequest) -> HttpResponse:
+    """GET /: the self-contained web page."""
+    return HttpResponse(200, PAGE, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache"})
+
+
+_HANDLERS = {"/": page_route, "/analyze": analyze_route, "/health": health_route}
+
+
+def handle(request: HttpRequest) -> HttpResponse:
+    """Route one request; never raises: client errors are 4xx JSON, anything else a logged 500."""
+    path, method = normalise_path(request.path), request.method.upper()
+    try:
+        if path not in ROUTES:
+            raise RequestError(f"no route {path[:100]!r}; routes: POST /analyze, GET /, GET /health",
+                               code="not_found", status=404)
+        if method == "OPTIONS":
+            return HttpResponse(204, b"", cors_headers())
+        if method == "HEAD" and "GET" in ROUTES[path]:
+            response = _HANDLERS[path](request)
+            return HttpResponse(response.status, b"", response.headers)
+        if method not in ROUTES[path]:
+            allowed = ", ".join(ROUTES[path])
+            raise RequestError(f"{method[:10]} is not allowed on {path}; use {allowed}",
+                               code="method_not_allowed", status=405, headers={"Allow": allowed})
+        return _HANDLERS[path](request)
+    except RequestError as error:
+        log("request_rejected", code=error.code, status=error.status, path=path[:100], method=method[:10])
+        return error_response(error)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: a JSON 500, never a stack trace
+        log("internal_error", level=40, error=type(exc).__name__, trace=traceback.format_exc(limit=8))
+        return json_response(500, {"error": {"code": "internal_error",
+                                             "message": "internal error; the request was logged"}})

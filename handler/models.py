@@ -1,0 +1,195 @@
+"""The model manifest, loading, verification, warm-up and thread-safe inference.
+
+A net is its manifest entry (files with size and sha256, backend, input
+contract) plus a small adapter class that turns arrays into answers. Adding a
+net means a manifest entry and, if its output is new, an adapter, not new
+plumbing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from handler.errors import ModelError
+
+FIX = "run `make models` (or set MODEL_DIR to a folder holding the verified files)"
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """One manifest entry with file paths resolved to absolute paths."""
+
+    key: str
+    role: str
+    adapter: str
+    backend: str
+    id: str
+    files: dict[str, Path]
+    input: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return int(self.input["width"]), int(self.input["height"])
+
+
+def read_manifest(model_dir: Path) -> dict[str, NetSpec]:
+    """Parse models/manifest.json in model_dir; raise ModelError if absent or malformed."""
+    path = model_dir / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text())
+        return {
+            key: NetSpec(
+                key=key, role=net["role"], adapter=net["adapter"], backend=net["backend"], id=net["id"],
+                files={k: (model_dir / f["name"]).resolve() for k, f in net["files"].items()},
+                input=net["input"],
+                extra={k: v for k, v in net.items() if k in ("labels", "values")},
+            )
+            for key, net in manifest["nets"].items()
+        }
+    except FileNotFoundError:
+        raise ModelError(f"model manifest not found: {path}; {FIX}") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"model manifest {path} is malformed ({exc!r})") from None
+
+
+def verify_files(model_dir: Path) -> None:
+    """Check every file's size and sha256 against the manifest, naming the first bad one."""
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    for net in manifest["nets"].values():
+        for entry in net["files"].values():
+            path = model_dir / entry["name"]
+            if not path.is_file():
+                raise ModelError(f"model file missing: {path}; {FIX}")
+            size = path.stat().st_size
+            if size != entry["bytes"]:
+                raise ModelError(f"model file {path} is {size:,} bytes, expected {entry['bytes']:,} "
+                                 f"(truncated or wrong file); {FIX}")
+            if hashlib.sha256(path.read_bytes()).hexdigest() != entry["sha256"]:
+                raise ModelError(f"model file {path} fails its sha256 check (corrupt); {FIX}")
+
+
+def _read_net(spec: NetSpec) -> cv2.dnn.Net:
+    if spec.backend == "caffe":
+        if int(cv2.__version__.split(".")[0]) >= 5:
+            raise ModelError(
+                f"net {spec.key!r} is a Caffe model but OpenCV {cv2.__version__} removed the Caffe importer; "
+                "install opencv-python-headless>=4.8,<5 (see requirements.txt)"
+            )
+        return cv2.dnn.readNetFromCaffe(str(spec.files["config"]), str(spec.files["weights"]))
+    if spec.backend == "onnx":
+        return cv2.dnn.readNetFromONNX(str(spec.files["weights"]))
+    raise ModelError(f"net {spec.key!r} has unknown backend {spec.backend!r}")
+
+
+class LoadedNet:
+    """A cv2.dnn.Net with a lock: `forward()` on one Net is not thread-safe.
+
+    A lock rather than per-thread clones: on 2 cores OpenCV already spreads one
+    forward over both, so clones add memory (one set of weights per thread) and
+    no throughput (see `make bench`).
+    """
+
+    def __init__(self, spec: NetSpec) -> None:
+        self.spec = spec
+        t0 = time.perf_counter()
+        try:
+            self._net = _read_net(spec)
+        except cv2.error as exc:
+            raise ModelError(f"net {spec.key!r} failed to load from {list(map(str, spec.files.values()))}: "
+                             f"{exc.msg if hasattr(exc, 'msg') else exc}; {FIX}") from None
+        self.load_ms = (time.perf_counter() - t0) * 1000
+        self._lock = threading.Lock()
+        self.warm_ms = 0.0
+
+    def forward(self, blob: np.ndarray) -> np.ndarray:
+        """Run the net on a NCHW float32 blob and return a copy of its output."""
+        with self._lock:
+            self._net.setInput(blob)
+            return self._net.forward().copy()
+
+    def warm(self) -> None:
+        """One dummy forward, so the first real request pays no lazy initialisation."""
+        width, height = self.spec.input_size
+        t0 = time.perf_counter()
+        self.forward(np.zeros((1, 3, height, width), np.float32))
+        self.warm_ms = (time.perf_counter() - t0) * 1000
+
+
+class SsdDetector:
+    """Adapter for SSD face detectors with a [1, 1, N, 7] DetectionOutput."""
+
+    def __init__(self, net: LoadedNet) -> None:
+        self.net = net
+        self.spec = net.spec
+
+    def detect(self, image: np.ndarray, min_confidence: float) -> list[tuple[float, float, float, float, float]]:
+        """Return (x1, y1, x2, y2, confidence) in pixels of `image`, unclipped."""
+        height, width = image.shape[:2]
+        size = self.spec.input_size
+        # INTER_AREA: a 12 MP photo shrunk with bilinear aliases and hides faces.
+        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        blob = cv2.dnn.blobFromImage(small, self.spec.input["scale"], size, tuple(self.spec.input["mean"]),
+                                     swapRB=self.spec.input["color_order"] == "RGB", crop=False)
+        out = self.net.forward(blob).reshape(-1, 7)
+        out = out[out[:, 2] >= min_confidence]
+        scale = np.array([width, height, width, height], np.float32)
+        return [(*(row[3:7] * scale).tolist(), float(row[2])) for row in out]
+
+
+class SoftmaxClassifier:
+    """Adapter for nets whose output is a softmax over labels or values."""
+
+    def __init__(self, net: LoadedNet) -> None:
+        self.net = net
+        self.spec = net.spec
+
+    def predict(self, chips: list[np.ndarray]) -> np.ndarray:
+        """Probabilities [N, K] for N BGR chips already at the net's input size, in one batch."""
+        blob = cv2.dnn.blobFromImages(chips, self.spec.input["scale"], self.spec.input_size,
+                                      tuple(self.spec.input["mean"]),
+                                      swapRB=self.spec.input["color_order"] == "RGB", crop=False)
+        return self.net.forward(blob).reshape(len(chips), -1)
+
+
+ADAPTERS = {"ssd_detector": SsdDetector, "softmax_classifier": SoftmaxClassifier,
+            "softmax_regressor": SoftmaxClassifier}
+
+
+@dataclass(frozen=True)
+class Models:
+    """Every loaded and warmed net, by manifest key, wrapped in its adapter."""
+
+    nets: dict[str, Any]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.nets[key]
+
+    @property
+    def ids(self) -> dict[str, str]:
+        return {key: adapter.spec.id for key, adapter in self.nets.items()}
+
+
+def load_models(model_dir: Path, on_loaded: Any = None) -> Models:
+    """Verify, load and warm every net in the manifest; `on_loaded(net)` is called per net."""
+    specs = read_manifest(model_dir)
+    verify_files(model_dir)
+    nets = {}
+    for key, spec in specs.items():
+        if spec.adapter not in ADAPTERS:
+            raise ModelError(f"net {key!r} names unknown adapter {spec.adapter!r}")
+        loaded = LoadedNet(spec)
+        loaded.warm()
+        if on_loaded:
+            on_loaded(loaded)
+        nets[key] = ADAPTERS[spec.adapter](loaded)
+    return Models(nets)

@@ -1,0 +1,206 @@
+"""analyze(image, models, options) -> faces: detect, rank, chip, attributes, quality, label.
+
+Pure functions over numpy arrays and the loaded nets: no I/O, no globals.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+import cv2
+import numpy as np
+
+from handler.chips import chip_square, extract_chip
+from handler.errors import RequestError
+from handler.models import Models
+
+# The classic Adience age buckets. Years between two buckets go to the nearer one.
+AGE_BUCKETS = ((0, 2), (4, 6), (8, 12), (15, 20), (25, 32), (38, 43), (48, 53), (60, 100))
+_BUCKET_EDGES = [(hi + lo_next) / 2 for (_, hi), (lo_next, _) in pairwise(AGE_BUCKETS)]
+
+# Variance of the Laplacian on a 64x64 grey chip, mapped to 0..1 by v / (v + K):
+# K is the variance of a face that is just acceptably sharp (sharpness 0.5).
+_SHARPNESS_SIZE = 64
+_SHARPNESS_K = 100.0
+# Ranking weights: detector confidence matters more than sharpness.
+_W_CONFIDENCE, _W_SHARPNESS = 0.6, 0.4
+
+UNCLEAR_LABEL = "Face unclear: use a sharp, frontal photo"
+NOT_ANALYZED_LABEL = "Not analysed (face limit)"
+
+# Stable issue codes: clients may translate them.
+TOO_SMALL = "too_small"
+BLURRY = "blurry"
+LOW_GENDER_CONFIDENCE = "low_gender_confidence"
+LOW_DETECTION_CONFIDENCE = "low_detection_confidence"
+PARTLY_OUTSIDE = "partly_outside_image"
+NOT_ANALYZED = "not_analyzed"
+# Issues that make the age and gender untrustworthy, not just less certain.
+_UNTRUSTED = {TOO_SMALL, BLURRY}
+
+
+@dataclass(frozen=True)
+class Options:
+    """Per-request options; limits can be lowered by a request, never raised."""
+
+    min_confidence: float
+    max_faces: int
+    min_gender_confidence: float
+    min_face_px: int
+    min_sharpness: float
+    annotate: bool = True
+
+    def merged(self, request: Any) -> Options:
+        """Apply a request's `options` object; raise RequestError on a bad value."""
+        if request is None:
+            return self
+        if not isinstance(request, dict):
+            raise RequestError("`options` must be a JSON object", code="invalid_options")
+        known = {"min_confidence", "max_faces", "annotate"}
+        unknown = sorted(set(request) - known)
+        if unknown:
+            raise RequestError(f"unknown option(s): {', '.join(unknown)[:200]}; known: {', '.join(sorted(known))}",
+                               code="invalid_options")
+        changes: dict[str, Any] = {}
+        if "annotate" in request:
+            if not isinstance(request["annotate"], bool):
+                raise RequestError("option `annotate` must be true or false", code="invalid_options")
+            changes["annotate"] = request["annotate"]
+        if "min_confidence" in request:
+            value = request["min_confidence"]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.05 <= value <= 0.99:
+                raise RequestError("option `min_confidence` must be a number in [0.05, 0.99]", code="invalid_options")
+            changes["min_confidence"] = float(value)
+        if "max_faces" in request:
+            value = request["max_faces"]
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= self.max_faces:
+                raise RequestError(f"option `max_faces` must be an integer in [1, {self.max_faces}]",
+                                   code="invalid_options")
+            changes["max_faces"] = value
+        return Options(**{**self.__dict__, **changes})
+
+
+def detect_faces(image: np.ndarray, models: Models, min_confidence: float) -> list[dict]:
+    """Detector boxes clipped to the image, degenerate ones dropped, as face dicts."""
+    height, width = image.shape[:2]
+    faces = []
+    for x1, y1, x2, y2, confidence in models["detector"].detect(image, min_confidence):
+        cx1, cy1 = max(0, round(x1)), max(0, round(y1))
+        cx2, cy2 = min(width, round(x2)), min(height, round(y2))
+        if cx2 - cx1 < 2 or cy2 - cy1 < 2:
+            continue
+        raw_area = max(x2 - x1, 1e-6) * max(y2 - y1, 1e-6)
+        faces.append({
+            "box": {"x": cx1, "y": cy1, "width": cx2 - cx1, "height": cy2 - cy1},
+            "detection_confidence": round(confidence, 4),
+            "_raw_box": (x1, y1, x2, y2),
+            "_inside": (cx2 - cx1) * (cy2 - cy1) / raw_area,
+        })
+    return faces
+
+
+def sharpness(image: np.ndarray, box: dict) -> float:
+    """Variance of the Laplacian of the face, on a fixed-size grey copy, normalised to 0..1."""
+    crop = image[box["y"]:box["y"] + box["height"], box["x"]:box["x"] + box["width"]]
+    grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    grey = cv2.resize(grey, (_SHARPNESS_SIZE, _SHARPNESS_SIZE), interpolation=cv2.INTER_AREA)
+    variance = float(cv2.Laplacian(grey, cv2.CV_64F).var())
+    return variance / (variance + _SHARPNESS_K)
+
+
+def rank_faces(image: np.ndarray, faces: list[dict]) -> list[dict]:
+    """Score each face by confidence and normalised sharpness; return them best first, ranked."""
+    for face in faces:
+        face["sharpness"] = round(sharpness(image, face["box"]), 4)
+        face["score"] = round(_W_CONFIDENCE * face["detection_confidence"] + _W_SHARPNESS * face["sharpness"], 4)
+    faces.sort(key=lambda f: f["score"], reverse=True)
+    for rank, face in enumerate(faces, 1):
+        face["rank"] = rank
+    return faces
+
+
+def age_bucket(years: float) -> str:
+    """The classic bucket for an age in years, e.g. 27.4 -> '(25-32)'."""
+    index = int(np.searchsorted(_BUCKET_EDGES, years, side="right"))
+    lo, hi = AGE_BUCKETS[index]
+    return f"({lo}-{hi})"
+
+
+def age_estimate(probs: np.ndarray, values: np.ndarray) -> dict:
+    """Expected age and the 10th-90th percentile range of the predicted distribution."""
+    probs = probs / probs.sum()
+    years = float(probs @ values)
+    cdf = np.cumsum(probs)
+    lo = float(values[min(int(np.searchsorted(cdf, 0.1)), len(values) - 1)])
+    hi = float(values[min(int(np.searchsorted(cdf, 0.9)), len(values) - 1)])
+    return {"years": round(years, 1), "bucket": age_bucket(years), "range": [round(lo), round(hi)]}
+
+
+def quality_issues(face: dict, options: Options) -> list[str]:
+    """Stable issue codes for one analysed face."""
+    issues = []
+    if min(face["box"]["width"], face["box"]["height"]) < options.min_face_px:
+        issues.append(TOO_SMALL)
+    if face["sharpness"] < options.min_sharpness:
+        issues.append(BLURRY)
+    if face["detection_confidence"] < 0.7:
+        issues.append(LOW_DETECTION_CONFIDENCE)
+    if face["_inside"] < 0.85:
+        issues.append(PARTLY_OUTSIDE)
+    if face["gender"]["value"] == "unknown":
+        issues.append(LOW_GENDER_CONFIDENCE)
+    return issues
+
+
+def face_label(face: dict) -> str:
+    """Human label, e.g. 'Male, (25-32)'; an instruction when the face can't be trusted."""
+    if not face["analyzed"]:
+        return NOT_ANALYZED_LABEL
+    if _UNTRUSTED & set(face["quality"]["issues"]):
+        return UNCLEAR_LABEL
+    gender = face["gender"]["value"]
+    prefix = "Gender unclear" if gender == "unknown" else gender.capitalize()
+    return f"{prefix}, {face['age']['bucket']}"
+
+
+def attributes(image: np.ndarray, faces: list[dict], models: Models, options: Options) -> None:
+    """Gender and age for each face, both nets batched over all chips in one forward each."""
+    if not faces:
+        return
+    gender_net, age_net = models["gender"], models["age"]
+    squares = [chip_square(face["_raw_box"]) for face in faces]
+    gender_probs = gender_net.predict([extract_chip(image, sq, gender_net.spec.input_size[0]) for sq in squares])
+    age_probs = age_net.predict([extract_chip(image, sq, age_net.spec.input_size[0]) for sq in squares])
+    labels = gender_net.spec.extra["labels"]
+    values = np.asarray(age_net.spec.extra["values"], np.float64)
+    for face, gp, ap in zip(faces, gender_probs, age_probs):
+        best = int(np.argmax(gp))
+        confidence = float(gp[best])
+        value = labels[best] if confidence >= options.min_gender_confidence else "unknown"
+        face["gender"] = {"value": value, "confidence": round(confidence, 4)}
+        face["age"] = age_estimate(ap.astype(np.float64), values)
+
+
+def analyze(image: np.ndarray, models: Models, options: Options, timings: dict[str, float] | None = None) -> list[dict]:
+    """All faces in a BGR image, best first; the top `max_faces` get age, gender and quality."""
+    timings = {} if timings is None else timings
+    t0 = time.perf_counter()
+    faces = rank_faces(image, detect_faces(image, models, options.min_confidence))
+    t1 = time.perf_counter()
+    analysed, skipped = faces[:options.max_faces], faces[options.max_faces:]
+    attributes(image, analysed, models, options)
+    timings["detect"] = (t1 - t0) * 1000
+    timings["attributes"] = (time.perf_counter() - t1) * 1000
+    for face in analysed:
+        face["analyzed"] = True
+        face["quality"] = {"ok": False, "issues": quality_issues(face, options)}
+        face["quality"]["ok"] = not face["quality"]["issues"]
+    for face in skipped:
+        face.update(analyzed=False, gender=None, age=None, quality={"ok": False, "issues": [NOT_ANALYZED]})
+    for face in faces:
+        face["label"] = face_label(face)
+        del face["_raw_box"], face["_inside"]
+    return faces

@@ -1,0 +1,60 @@
+"""The one entry every edge calls: image bytes + options -> result JSON (+ annotated JPEG)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from handler import runtime
+from handler.annotate import annotate
+from handler.config import SETTINGS
+from handler.imaging import decode, encode_jpeg
+from handler.pipeline import Options, analyze
+
+DEFAULT_OPTIONS = Options(
+    min_confidence=SETTINGS.min_confidence,
+    max_faces=SETTINGS.max_faces,
+    min_gender_confidence=SETTINGS.min_gender_confidence,
+    min_face_px=SETTINGS.min_face_px,
+    min_sharpness=SETTINGS.min_sharpness,
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an analysis produced: the JSON-ready result and the annotated JPEG (or None)."""
+
+    result: dict
+    annotated_jpeg: bytes | None
+
+
+def parse_options(request_options: object) -> Options:
+    """Defaults from the environment, narrowed by the request's `options` object."""
+    return DEFAULT_OPTIONS.merged(request_options)
+
+
+def analyze_bytes(data: bytes, options: Options = DEFAULT_OPTIONS, *, max_bytes: int | None = None) -> Outcome:
+    """Decode with limits, analyse, annotate; raise RequestError subclasses for bad input."""
+    models = runtime.get_models()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    image = decode(data, max_bytes=max_bytes or SETTINGS.max_image_bytes, max_pixels=SETTINGS.max_pixels)
+    timings["decode"] = (time.perf_counter() - t0) * 1000
+    faces = analyze(image, models, options, timings)
+    annotated = None
+    t1 = time.perf_counter()
+    if options.annotate:
+        annotated = encode_jpeg(annotate(image, faces), SETTINGS.jpeg_quality)
+    timings["annotate"] = (time.perf_counter() - t1) * 1000
+    timings["total"] = (time.perf_counter() - t0) * 1000
+    height, width = image.shape[:2]
+    result = {
+        "image": {"width": width, "height": height},
+        "faces_detected": len(faces),
+        "faces_analyzed": sum(1 for f in faces if f["analyzed"]),
+        "faces": faces,
+        "timings_ms": {k: round(v, 1) for k, v in timings.items()},
+        "models": models.ids,
+        "cold_start": runtime.take_cold_start(),
+    }
+    return Outcome(result, annotated)

