@@ -25,10 +25,11 @@ from handler.aws_events import (
     http_request,
     s3_objects,
 )
+from handler.config import SETTINGS, Settings
 from handler.errors import RequestError
 from handler.http_api import error_response, handle
 from handler.logs import log
-from handler.storage_trigger import ObjectMissing, process_object
+from handler.storage_trigger import ObjectMissing, ObjectStore, process_object
 
 ON_LAMBDA = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
 _s3_client: Any = None
@@ -79,16 +80,16 @@ class S3Store:
         self.client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
 
 
-def handle_s3(event: dict) -> dict:
+def handle_s3(event: dict, store: ObjectStore | None = None, settings: Settings = SETTINGS) -> dict:
     """Process every record; re-raise the first storage failure after trying them all, so Lambda retries."""
-    store = S3Store(s3_client())
+    store = store or S3Store(s3_client())
     results, failure = [], None
     for name, bucket, key in s3_objects(event):
         if not name.startswith("ObjectCreated:"):
             results.append({"key": key, "status": "skipped", "reason": "not_object_created"})
             continue
         try:
-            results.append(process_object(store, bucket, key))
+            results.append(process_object(store, bucket, key, settings))
         except Exception as exc:  # noqa: BLE001 - finish the other records, then fail the event
             log("object_failed", level=40, bucket=bucket, key=key[:300], error=type(exc).__name__,
                 trace=traceback.format_exc(limit=5))

@@ -17,7 +17,7 @@ import hashlib
 import json
 from typing import Protocol
 
-from handler.config import SETTINGS
+from handler.config import SETTINGS, Settings
 from handler.errors import RequestError
 from handler.logs import log
 from handler.service import analyze_bytes
@@ -42,22 +42,22 @@ class ObjectStore(Protocol):
         """Write (overwrite) an object."""
 
 
-def output_keys(key: str) -> tuple[str, str]:
+def output_keys(key: str, settings: Settings = SETTINGS) -> tuple[str, str]:
     """(annotated image key, JSON key) for an input key, deterministic and within the key limit."""
-    relative = key[len(SETTINGS.input_prefix):] if key.startswith(SETTINGS.input_prefix) else key
-    base = SETTINGS.output_prefix + relative
+    relative = key[len(settings.input_prefix):] if key.startswith(settings.input_prefix) else key
+    base = settings.output_prefix + relative
     if len((base + ".annotated.jpg").encode()) > MAX_KEY_BYTES:
-        base = SETTINGS.output_prefix + "long-keys/" + hashlib.sha256(key.encode()).hexdigest()
+        base = settings.output_prefix + "long-keys/" + hashlib.sha256(key.encode()).hexdigest()
     return base + ".annotated.jpg", base + ".json"
 
 
-def skip_reason(bucket: str, key: str) -> str | None:
+def skip_reason(bucket: str, key: str, settings: Settings = SETTINGS) -> str | None:
     """Why an object must not be processed, or None. Our own outputs never re-trigger us."""
-    if SETTINGS.output_bucket and bucket == SETTINGS.output_bucket:
+    if settings.output_bucket and bucket == settings.output_bucket:
         return "output_bucket"
-    if key.startswith(SETTINGS.output_prefix):
+    if key.startswith(settings.output_prefix):
         return "output_prefix"
-    if SETTINGS.input_prefix and not key.startswith(SETTINGS.input_prefix):
+    if settings.input_prefix and not key.startswith(settings.input_prefix):
         return "outside_input_prefix"
     if key.endswith("/"):
         return "folder_placeholder"
@@ -68,22 +68,22 @@ def _json_bytes(payload: dict) -> bytes:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def process_object(store: ObjectStore, bucket: str, key: str) -> dict:
+def process_object(store: ObjectStore, bucket: str, key: str, settings: Settings = SETTINGS) -> dict:
     """Analyse one uploaded object and write its outputs; returns a summary for logs."""
-    reason = skip_reason(bucket, key)
+    reason = skip_reason(bucket, key, settings)
     if reason:
         log("object_skipped", bucket=bucket, key=key[:300], reason=reason)
         return {"key": key, "status": "skipped", "reason": reason}
-    out_bucket = SETTINGS.output_bucket or bucket
-    image_key, json_key = output_keys(key)
+    out_bucket = settings.output_bucket or bucket
+    image_key, json_key = output_keys(key, settings)
     source = {"bucket": bucket, "key": key}
     try:
         size = store.size(bucket, key)
         source["bytes"] = size
-        if size > SETTINGS.max_image_bytes:
-            raise RequestError(f"the object is {size:,} bytes; the limit is {SETTINGS.max_image_bytes:,}",
+        if size > settings.max_image_bytes:
+            raise RequestError(f"the object is {size:,} bytes; the limit is {settings.max_image_bytes:,}",
                                code="payload_too_large", status=413)
-        outcome = analyze_bytes(store.get(bucket, key))
+        outcome = analyze_bytes(store.get(bucket, key), max_bytes=settings.max_image_bytes)
     except ObjectMissing:
         log("object_skipped", bucket=bucket, key=key[:300], reason="object_missing")
         return {"key": key, "status": "skipped", "reason": "object_missing"}

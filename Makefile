@@ -1,0 +1,48 @@
+# faceread: `make serve` to try it locally, `make test` to run the suite (both install what they need).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8080
+
+.PHONY: install models fixtures chromium serve test test-fast bench lint fuzz package clean
+
+install: $(VENV)/.installed models fixtures
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+models: $(VENV)/.installed
+	$(BIN)/python models/fetch.py
+
+fixtures: $(VENV)/.installed
+	$(BIN)/python tests/fetch_fixtures.py
+
+# Debian's Chromium for the browser tests (Playwright's own browser download can't run here).
+chromium:
+	@command -v /usr/bin/chromium >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
+serve: install
+	$(BIN)/functions-framework --source handler/gcp.py --target http_analyze --host 127.0.0.1 --port $(PORT)
+
+test: install chromium
+	$(BIN)/pytest -q
+
+test-fast: install
+	$(BIN)/pytest -q tests/unit
+
+bench: install
+	$(BIN)/python tools/bench.py
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+
+package: install
+	$(BIN)/python infra/package.py --python-version 3.12 --platform manylinux2014_x86_64 --out build/
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,36 @@
+"""Settings are validated once, with messages naming the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from handler.config import load_settings
+from handler.errors import ConfigError
+
+
+def test_defaults() -> None:
+    settings = load_settings({})
+    assert settings.min_confidence == 0.5 or settings.min_confidence > 0
+    assert settings.max_faces == 10
+    assert settings.model_dir.is_absolute()
+    assert settings.output_prefix == "results/"
+
+
+def test_relative_model_dir_resolves_to_absolute(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert load_settings({"MODEL_DIR": "models"}).model_dir == tmp_path / "models"
+
+
+@pytest.mark.parametrize("env, name", [
+    ({"MAX_FACES": "0"}, "MAX_FACES"),
+    ({"MAX_FACES": "ten"}, "MAX_FACES"),
+    ({"MIN_CONFIDENCE": "1.5"}, "MIN_CONFIDENCE"),
+    ({"MAX_PIXELS": "-1"}, "MAX_PIXELS"),
+    ({"JPEG_QUALITY": "101"}, "JPEG_QUALITY"),
+    ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+    ({"OUTPUT_PREFIX": ""}, "OUTPUT_PREFIX"),
+    ({"OUTPUT_PREFIX": "uploads/results"}, "OUTPUT_PREFIX"),
+])
+def test_bad_values_name_the_variable(env: dict, name: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_settings(env)
