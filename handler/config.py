@@ -78,7 +78,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(f"OUTPUT_PREFIX={output_prefix!r} and INPUT_PREFIX={input_prefix!r} must not nest")
     return Settings(
         model_dir=model_dir,
-        min_confidence=_number(env, "MIN_CONFIDENCE", 0.5, 0.05, 0.99, float),
+        min_confidence=_number(env, "MIN_CONFIDENCE", 0.75, 0.05, 0.99, float),
         max_faces=int(_number(env, "MAX_FACES", 10, 1, 100, int)),
         max_image_bytes=int(_number(env, "MAX_IMAGE_BYTES", 20_000_000, 1024, 200_000_000, int)),
         max_pixels=int(_number(env, "MAX_PIXELS", 40_000_000, 10_000, 100_000_000, int)),

@@ -125,12 +125,27 @@ class LoadedNet:
         self.warm_ms = (time.perf_counter() - t0) * 1000
 
 
-class SsdDetector:
-    """Adapter for SSD face detectors with a [1, 1, N, 7] DetectionOutput."""
+class _CvAdapter:
+    """Common part of the adapters over one cv2.dnn net."""
 
-    def __init__(self, net: LoadedNet) -> None:
-        self.net = net
-        self.spec = net.spec
+    def __init__(self, spec: NetSpec) -> None:
+        self.spec = spec
+        self.net = LoadedNet(spec)
+
+    def warm(self) -> None:
+        self.net.warm()
+
+    @property
+    def load_ms(self) -> float:
+        return self.net.load_ms
+
+    @property
+    def warm_ms(self) -> float:
+        return self.net.warm_ms
+
+
+class SsdDetector(_CvAdapter):
+    """Adapter for SSD face detectors with a [1, 1, N, 7] DetectionOutput."""
 
     def detect(self, image: np.ndarray, min_confidence: float) -> list[tuple[float, float, float, float, float]]:
         """Return (x1, y1, x2, y2, confidence) in pixels of `image`, unclipped."""
@@ -146,12 +161,8 @@ class SsdDetector:
         return [(*(row[3:7] * scale).tolist(), float(row[2])) for row in out]
 
 
-class SoftmaxClassifier:
+class SoftmaxClassifier(_CvAdapter):
     """Adapter for nets whose output is a softmax over labels or values."""
-
-    def __init__(self, net: LoadedNet) -> None:
-        self.net = net
-        self.spec = net.spec
 
     def predict(self, chips: list[np.ndarray]) -> np.ndarray:
         """Probabilities [N, K] for N BGR chips already at the net's input size, in one batch."""
@@ -161,8 +172,36 @@ class SoftmaxClassifier:
         return self.net.forward(blob).reshape(len(chips), -1)
 
 
+class ShapePredictor:
+    """Adapter for dlib's landmark models (`dlib.shape_predictor`), e.g. the 5-point face model."""
+
+    def __init__(self, spec: NetSpec) -> None:
+        import dlib
+
+        self.spec = spec
+        self._dlib = dlib
+        t0 = time.perf_counter()
+        try:
+            self._predictor = dlib.shape_predictor(str(spec.files["weights"]))
+        except RuntimeError as exc:
+            raise ModelError(f"net {spec.key!r} failed to load from {spec.files['weights']}: {exc}; {FIX}") from None
+        self.load_ms = (time.perf_counter() - t0) * 1000
+        self.warm_ms = 0.0
+        self._lock = threading.Lock()
+
+    def warm(self) -> None:
+        t0 = time.perf_counter()
+        self.landmarks(np.zeros((64, 64, 3), np.uint8), (8, 8, 56, 56))
+        self.warm_ms = (time.perf_counter() - t0) * 1000
+
+    def landmarks(self, image: np.ndarray, rect: tuple[int, int, int, int]) -> Any:
+        """dlib's full_object_detection for the face in `rect` (left, top, right, bottom)."""
+        with self._lock:
+            return self._predictor(image, self._dlib.rectangle(*rect))
+
+
 ADAPTERS = {"ssd_detector": SsdDetector, "softmax_classifier": SoftmaxClassifier,
-            "softmax_regressor": SoftmaxClassifier}
+            "softmax_regressor": SoftmaxClassifier, "dlib_shape_predictor": ShapePredictor}
 
 
 @dataclass(frozen=True)
@@ -187,9 +226,9 @@ def load_models(model_dir: Path, on_loaded: Any = None) -> Models:
     for key, spec in specs.items():
         if spec.adapter not in ADAPTERS:
             raise ModelError(f"net {key!r} names unknown adapter {spec.adapter!r}")
-        loaded = LoadedNet(spec)
-        loaded.warm()
+        adapter = ADAPTERS[spec.adapter](spec)
+        adapter.warm()
         if on_loaded:
-            on_loaded(loaded)
-        nets[key] = ADAPTERS[spec.adapter](loaded)
+            on_loaded(adapter)
+        nets[key] = adapter
     return Models(nets)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from handler.config import SETTINGS
 from handler.logs import log
-from handler.models import LoadedNet, Models, load_models
+from handler.models import Models, load_models
 
 _lock = threading.Lock()
 _models: Models | None = None
@@ -15,9 +16,9 @@ _cold = True
 _process_start = time.perf_counter()
 
 
-def _log_net(net: LoadedNet) -> None:
-    log("model_loaded", net=net.spec.key, id=net.spec.id, load_ms=round(net.load_ms, 1),
-        warm_ms=round(net.warm_ms, 1))
+def _log_net(adapter: Any) -> None:
+    log("model_loaded", net=adapter.spec.key, id=adapter.spec.id, load_ms=round(adapter.load_ms, 1),
+        warm_ms=round(adapter.warm_ms, 1))
 
 
 def get_models() -> Models:

@@ -1,0 +1,184 @@
+"""The deployment templates lint clean and keep the facts the handler relies on.
+
+cfn-lint (a dev dependency) validates template.yaml against the SAM and
+CloudFormation schemas and infra/autoscaling.yaml against CloudFormation's;
+the other tests pin structure that no linter knows about: the S3 prefix filter,
+the separate output bucket, the environment variables, the warm-ping input.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cfnlint.api import ManualArgs, lint_file
+from cfnlint.decode import decode
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+AUTOSCALING = ROOT / "infra" / "autoscaling.yaml"
+
+# Every setting handler/config.py reads (MIN_SHARPNESS is a handler setting too).
+ENV_VARS = {
+    "MODEL_DIR",
+    "MIN_CONFIDENCE",
+    "MAX_FACES",
+    "MAX_IMAGE_BYTES",
+    "MAX_PIXELS",
+    "MIN_GENDER_CONFIDENCE",
+    "MIN_FACE_PX",
+    "MIN_SHARPNESS",
+    "JPEG_QUALITY",
+    "OUTPUT_BUCKET",
+    "OUTPUT_PREFIX",
+    "INPUT_PREFIX",
+    "CORS_ALLOW_ORIGIN",
+    "LOG_LEVEL",
+}
+
+
+def load(path: Path) -> dict:
+    template, errors = decode(str(path))
+    assert not errors, [str(e) for e in errors]
+    return template
+
+
+@pytest.fixture(scope="module")
+def tpl() -> dict:
+    return load(TEMPLATE)
+
+
+@pytest.fixture(scope="module")
+def fn(tpl: dict) -> dict:
+    return tpl["Resources"]["FaceReadFunction"]["Properties"]
+
+
+def events_of(fn: dict, kind: str) -> dict:
+    return {name: ev["Properties"] for name, ev in fn["Events"].items() if ev["Type"] == kind}
+
+
+@pytest.mark.parametrize("path", [TEMPLATE, AUTOSCALING], ids=lambda p: p.name)
+def test_cfn_lint_reports_nothing(path: Path) -> None:
+    # Errors, warnings and informational findings, in a few regions.
+    args = ManualArgs(
+        include_checks=["I"],
+        regions=["us-east-1", "eu-west-1", "eu-central-1", "ap-southeast-2"],
+    )
+    findings = lint_file(path, config=args)
+    assert findings == [], "\n".join(str(f) for f in findings)
+
+
+def test_function_basics(fn: dict) -> None:
+    assert fn["Handler"] == "handler.aws.lambda_handler"
+    assert fn["Runtime"] == "python3.12"
+    assert fn["CodeUri"] == "build/lambda/"
+    assert fn["AutoPublishAlias"] == "live"
+
+
+def test_memory_and_timeout_parameters(tpl: dict, fn: dict) -> None:
+    params = tpl["Parameters"]
+    assert fn["MemorySize"] == {"Ref": "MemorySize"}
+    assert int(params["MemorySize"]["Default"]) == 2048
+    assert int(params["MemorySize"]["MinValue"]) >= 1024
+    assert fn["Timeout"] == {"Ref": "FunctionTimeout"}
+    # HTTP API integrations time out at 30 s whatever the function allows.
+    assert int(params["FunctionTimeout"]["Default"]) == 30
+
+
+def test_environment_covers_every_setting(fn: dict) -> None:
+    variables = fn["Environment"]["Variables"]
+    assert ENV_VARS <= set(variables), ENV_VARS - set(variables)
+
+
+def test_s3_trigger_is_filtered_to_the_input_prefix(tpl: dict, fn: dict) -> None:
+    (s3,) = events_of(fn, "S3").values()
+    assert s3["Bucket"] == {"Ref": "InputBucket"}
+    assert s3["Events"] in ("s3:ObjectCreated:*", ["s3:ObjectCreated:*"])
+    rules = s3["Filter"]["S3Key"]["Rules"]
+    assert {"Name": "prefix", "Value": {"Ref": "InputPrefix"}} in rules
+    assert tpl["Parameters"]["InputPrefix"]["Default"] == "uploads/"
+    # The handler must use the same prefix the notification is filtered on.
+    assert fn["Environment"]["Variables"]["INPUT_PREFIX"] == {"Ref": "InputPrefix"}
+
+
+def test_results_go_to_a_separate_bucket_without_notifications(tpl: dict, fn: dict) -> None:
+    resources = tpl["Resources"]
+    in_name = resources["InputBucket"]["Properties"]["BucketName"]
+    out_name = resources["OutputBucket"]["Properties"]["BucketName"]
+    assert in_name != out_name
+    assert "NotificationConfiguration" not in resources["OutputBucket"]["Properties"]
+    assert fn["Environment"]["Variables"]["OUTPUT_BUCKET"] == out_name
+    # Only the input bucket feeds the function.
+    assert [e["Bucket"] for e in events_of(fn, "S3").values()] == [{"Ref": "InputBucket"}]
+
+
+def test_no_policy_refs_a_bucket_resource(fn: dict) -> None:
+    # A Ref/GetAtt of a bucket in the role policy recreates the classic
+    # bucket -> notification -> function -> policy -> bucket cycle.
+    text = json.dumps(fn["Policies"])
+    assert "InputBucket" not in text and "OutputBucket" not in text
+
+
+def test_least_privilege_s3_actions(fn: dict) -> None:
+    statements = [s for p in fn["Policies"] for s in p["Statement"]]
+    actions = sorted(s["Action"] for s in statements)
+    assert actions == ["s3:GetObject", "s3:ListBucket", "s3:PutObject"]
+    for s in statements:
+        assert s["Effect"] == "Allow"
+        resource = s["Resource"]["Fn::Sub"]
+        side = "-output-" if s["Action"] == "s3:PutObject" else "-input-"
+        assert side in resource
+        # Objects only under their prefix; ListBucket is on the input bucket itself (404 vs 403).
+        assert resource.endswith("*") != (s["Action"] == "s3:ListBucket")
+
+
+def test_http_routes(fn: dict) -> None:
+    routes = {(p["Method"].upper(), p["Path"]) for p in events_of(fn, "HttpApi").values()}
+    assert routes == {("POST", "/analyze"), ("GET", "/"), ("GET", "/health")}
+
+
+def test_warm_ping_schedule(tpl: dict, fn: dict) -> None:
+    (ping,) = events_of(fn, "Schedule").values()
+    assert json.loads(ping["Input"]) == {"warmup": True}
+    assert ping["Schedule"] == {"Ref": "WarmPingSchedule"}
+    assert tpl["Parameters"]["WarmPingSchedule"]["Default"] == "rate(5 minutes)"
+    assert ping["State"] == {"Fn::If": ["WarmPingOn", "ENABLED", "DISABLED"]}
+    assert "WarmPingOn" in tpl["Conditions"]
+
+
+def test_warmup_event_sample_matches_schedule_input(fn: dict) -> None:
+    (ping,) = events_of(fn, "Schedule").values()
+    sample = json.loads((ROOT / "tests" / "events" / "warmupEvent.json").read_text())
+    assert sample == json.loads(ping["Input"])
+
+
+def test_provisioned_concurrency_is_conditional(tpl: dict, fn: dict) -> None:
+    assert "HasProvisionedConcurrency" in tpl["Conditions"]
+    cond, on, off = fn["ProvisionedConcurrencyConfig"]["Fn::If"]
+    assert cond == "HasProvisionedConcurrency"
+    assert on == {"ProvisionedConcurrentExecutions": {"Ref": "ProvisionedConcurrency"}}
+    assert off == {"Ref": "AWS::NoValue"}
+    assert int(tpl["Parameters"]["ProvisionedConcurrency"]["Default"]) == 0
+
+
+def test_snapstart_is_switchable_and_excludes_provisioned_concurrency(tpl: dict, fn: dict) -> None:
+    assert fn["SnapStart"]["ApplyOn"] == {"Fn::If": ["SnapStartOn", "PublishedVersions", "None"]}
+    rule = tpl["Rules"]["SnapStartExcludesProvisionedConcurrency"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "EnableSnapStart"}, "true"]}
+    assert rule["Assertions"][0]["Assert"] == {"Fn::Equals": [{"Ref": "ProvisionedConcurrency"}, "0"]}
+
+
+def test_outputs(tpl: dict) -> None:
+    assert {"ApiUrl", "InputBucketName", "OutputBucketName", "FunctionAliasArn", "FunctionName"} <= set(tpl["Outputs"])
+    assert tpl["Outputs"]["FunctionAliasArn"]["Value"] == {"Ref": "FaceReadFunction.Alias"}
+
+
+def test_autoscaling_targets_the_alias_provisioned_concurrency() -> None:
+    res = load(AUTOSCALING)["Resources"]
+    target = res["ProvisionedConcurrencyTarget"]["Properties"]
+    assert target["ServiceNamespace"] == "lambda"
+    assert target["ScalableDimension"] == "lambda:function:ProvisionedConcurrency"
+    assert target["ResourceId"] == {"Fn::Sub": "function:${FunctionName}:${AliasName}"}
+    schedules = {a["ScheduledActionName"]: a["Schedule"] for a in target["ScheduledActions"]}
+    assert schedules == {"business-hours-up": {"Ref": "ScaleUpCron"}, "nights-down": {"Ref": "ScaleDownCron"}}
