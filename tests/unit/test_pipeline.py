@@ -1,0 +1,124 @@
+"""The pipeline on real photos with the real nets: detection, ranking, attributes, quality, labels."""
+
+from __future__ import annotations
+
+import dataclasses
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
+import numpy as np
+import pytest
+from helpers import fixture_image, jpeg, tiled
+
+from handler import runtime
+from handler.errors import RequestError
+from handler.pipeline import NOT_ANALYZED_LABEL, UNCLEAR_LABEL, age_bucket, age_estimate, analyze, face_label
+from handler.service import DEFAULT_OPTIONS, analyze_bytes
+
+MODELS = runtime.get_models()
+
+
+def run(image: np.ndarray, **changes) -> list[dict]:
+    return analyze(image, MODELS, dataclasses.replace(DEFAULT_OPTIONS, **changes))
+
+
+def test_astronaut_is_one_woman() -> None:
+    (face,) = run(fixture_image("astronaut.png"))
+    assert face["gender"]["value"] == "female" and face["label"].startswith("Female, ")
+    assert face["age"]["bucket"] in ("(25-32)", "(38-43)")
+    assert face["quality"] == {"ok": True, "issues": []}
+
+
+def test_camera_is_one_man() -> None:
+    (face,) = run(fixture_image("camera.png"))
+    assert face["gender"]["value"] == "male" and face["label"].startswith("Male, ")
+
+
+@pytest.mark.parametrize("name", ["chelsea.png", "coffee.png"])
+def test_cat_and_coffee_have_no_face(name: str) -> None:
+    assert run(fixture_image(name)) == []
+
+
+def test_four_tiled_faces() -> None:
+    faces = run(tiled(["astronaut.png", "camera.png", "astronaut.png", "camera.png"], size=480))
+    assert sorted(f["gender"]["value"] for f in faces) == ["female", "female", "male", "male"]
+    assert [f["rank"] for f in faces] == [1, 2, 3, 4]
+    assert [f["score"] for f in faces] == sorted((f["score"] for f in faces), reverse=True)
+
+
+def test_face_limit_reports_the_rest_unanalysed() -> None:
+    faces = run(tiled(["astronaut.png", "camera.png", "astronaut.png", "camera.png"], size=480), max_faces=2)
+    assert [f["analyzed"] for f in faces] == [True, True, False, False]
+    assert faces[3]["label"] == NOT_ANALYZED_LABEL and faces[3]["gender"] is None
+    assert faces[3]["quality"]["issues"] == ["not_analyzed"]
+
+
+def test_sharpness_is_normalised_and_ranks_blur_lower() -> None:
+    sharp = cv2.resize(fixture_image("astronaut.png"), (400, 400))
+    blurred = cv2.GaussianBlur(sharp, (0, 0), 3)
+    faces = [f for f in run(np.hstack([blurred, sharp]), min_confidence=0.5) if f["box"]["y"] < 300]
+    assert len(faces) == 2 and all(0 <= f["sharpness"] <= 1 for f in faces)
+    best, worst = faces
+    assert best["box"]["x"] >= 400 and worst["box"]["x"] < 400  # the sharp copy ranks first
+    assert "blurry" in worst["quality"]["issues"] and worst["label"] == UNCLEAR_LABEL
+
+
+def test_small_face_gets_an_instruction_not_an_answer() -> None:
+    small = cv2.resize(fixture_image("astronaut.png"), (128, 128), interpolation=cv2.INTER_AREA)
+    faces = run(cv2.copyMakeBorder(small, 100, 100, 100, 100, cv2.BORDER_CONSTANT), min_confidence=0.3)
+    assert faces and "too_small" in faces[0]["quality"]["issues"]
+    assert faces[0]["label"] == UNCLEAR_LABEL
+
+
+def test_large_photo_is_detected_on_a_resized_copy() -> None:
+    big = cv2.resize(fixture_image("camera.png"), (3000, 3000), interpolation=cv2.INTER_CUBIC)
+    (face,) = run(big)
+    assert face["box"]["width"] > 250 and face["gender"]["value"] == "male"
+
+
+@pytest.mark.parametrize("years, bucket", [
+    (0.25, "(0-2)"), (2.9, "(0-2)"), (3, "(4-6)"), (10, "(8-12)"), (13.5, "(15-20)"), (22.4, "(15-20)"),
+    (22.5, "(25-32)"), (34.9, "(25-32)"), (35, "(38-43)"), (50, "(48-53)"), (57, "(60-100)"), (80, "(60-100)"),
+])
+def test_age_buckets(years: float, bucket: str) -> None:
+    assert age_bucket(years) == bucket
+
+
+def test_age_estimate_range_brackets_the_mean() -> None:
+    values = np.array([0.25, *range(1, 81)], np.float64)
+    probs = np.exp(-0.5 * ((values - 30) / 5) ** 2)
+    age = age_estimate(probs, values)
+    assert age["years"] == pytest.approx(30, abs=0.1) and age["bucket"] == "(25-32)"
+    assert age["range"][0] < 30 < age["range"][1]
+
+
+def test_labels() -> None:
+    face = {"analyzed": True, "gender": {"value": "unknown"}, "age": {"bucket": "(25-32)"},
+            "quality": {"ok": False, "issues": ["low_gender_confidence"]}}
+    assert face_label(face) == "Gender unclear, (25-32)"
+    face["gender"]["value"] = "male"
+    face["quality"]["issues"] = []
+    assert face_label(face) == "Male, (25-32)"
+
+
+@pytest.mark.parametrize("options", [
+    [], {"max_faces": 0}, {"max_faces": 11}, {"max_faces": True}, {"min_confidence": 2},
+    {"min_confidence": "0.5"}, {"annotate": "yes"}, {"max_pixels": 10**9},
+])
+def test_request_options_cannot_exceed_limits(options: object) -> None:
+    with pytest.raises(RequestError) as err:
+        DEFAULT_OPTIONS.merged(options)
+    assert err.value.code == "invalid_options"
+
+
+def test_concurrent_analyses_equal_sequential() -> None:
+    images = [jpeg(fixture_image("camera.png")), jpeg(fixture_image("astronaut.png")),
+              jpeg(tiled(["astronaut.png", "camera.png", "astronaut.png", "camera.png"], size=480))]
+
+    def summary(data: bytes) -> list:
+        return [(f["box"], f["gender"], f["age"]) for f in analyze_bytes(data).result["faces"]]
+
+    sequential = [summary(d) for d in images]
+    with ThreadPoolExecutor(16) as pool:
+        concurrent = list(pool.map(summary, [images[i % 3] for i in range(48)]))
+    assert concurrent == [sequential[i % 3] for i in range(48)]

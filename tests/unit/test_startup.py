@@ -1,0 +1,86 @@
+"""Start-up in a fresh process: warm at import, cold_start once, clear errors for missing or bad models."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from handler.config import PACKAGE_MODELS_DIR
+from handler.errors import ModelError
+from handler.models import NetSpec, _read_net
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBE = """
+import json, sys
+import handler
+from handler.service import analyze_bytes
+data = open(sys.argv[1], 'rb').read()
+print(json.dumps([analyze_bytes(data).result['cold_start'] for _ in range(3)]))
+"""
+
+
+def python(code: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=120)
+
+
+def test_first_analysis_is_cold_then_warm() -> None:
+    proc = python(PROBE, str(ROOT / "tests" / "fixtures" / "camera.png"))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [True, False, False]
+    loaded = [json.loads(line) for line in proc.stdout.splitlines() if '"model_loaded"' in line]
+    assert [e["net"] for e in loaded] == ["detector", "landmarks", "gender", "age"]
+    assert all(e["load_ms"] > 0 and e["warm_ms"] > 0 for e in loaded)
+
+
+def copy_models(tmp_path: Path) -> Path:
+    dest = tmp_path / "models"
+    shutil.copytree(PACKAGE_MODELS_DIR, dest, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    return dest
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("missing_dir", "model manifest not found"),
+    ("missing_file", "model file missing"),
+    ("truncated", "truncated or wrong file"),
+    ("corrupt", "fails its sha256 check"),
+])
+def test_bad_models_stop_start_up_naming_the_file(tmp_path: Path, damage: str, message: str) -> None:
+    models = copy_models(tmp_path)
+    weights = models / "age-v1.onnx"
+    if damage == "missing_dir":
+        shutil.rmtree(models)
+    elif damage == "missing_file":
+        weights.unlink()
+    elif damage == "truncated":
+        weights.write_bytes(weights.read_bytes()[:1000])
+    else:
+        data = bytearray(weights.read_bytes())
+        data[5000] ^= 0xFF
+        weights.write_bytes(bytes(data))
+    proc = python("import handler", env={"MODEL_DIR": str(models)})
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("handler.errors.ModelError") and message in last and "make models" in last
+    if damage != "missing_dir":
+        assert str(weights) in last
+
+
+def test_bad_setting_stops_start_up() -> None:
+    proc = python("import handler", env={"MAX_FACES": "0"})
+    assert proc.returncode != 0 and "MAX_FACES=0 is out of range" in proc.stderr
+
+
+def test_caffe_net_on_opencv_5_fails_fast(monkeypatch) -> None:
+    import cv2
+
+    monkeypatch.setattr(cv2, "__version__", "5.0.0")
+    spec = NetSpec("detector", "face_detector", "ssd_detector", "caffe", "x", {}, {})
+    with pytest.raises(ModelError, match="removed the Caffe importer"):
+        _read_net(spec)
