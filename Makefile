@@ -29,7 +29,7 @@ chromium:
 serve: install
 	$(BIN)/functions-framework --source handler/gcp.py --target http_analyze --host 127.0.0.1 --port $(PORT)
 
-test: install chromium
+test: install chromium package
 	$(BIN)/pytest -q
 
 test-fast: install
@@ -41,8 +41,12 @@ bench: install
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 
-package: install
-	$(BIN)/python infra/package.py --python-version 3.12 --platform manylinux2014_x86_64 --out build/
+# The Lambda zip, rebuilt when the code, models or runtime requirements change.
+ZIP := build/faceread-lambda.zip
+package: $(ZIP)
+$(ZIP): install requirements-lambda.txt infra/package.py $(shell find handler -name '*.py' -o -name '*.html') models/manifest.json
+	$(BIN)/python infra/package.py --python-version 3.12 --platform manylinux2014_x86_64 \
+	  --platform manylinux_2_28_x86_64 --out build/
 
 clean:
 	rm -rf build .pytest_cache

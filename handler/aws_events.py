@@ -53,7 +53,20 @@ def _body(event: dict) -> bytes:
             return base64.b64decode(raw, validate=True)
         except (binascii.Error, ValueError):
             raise RequestError("the request body is not valid base64", code="invalid_base64") from None
-    return raw.encode("utf-8", "surrogateescape")
+    try:
+        return raw.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate (\ud800) from the event JSON
+        raise RequestError("the request body is not valid text", code="invalid_body") from None
+
+
+def _field(container: dict, name: str, kind: type, default: object) -> object:
+    """container[name] if it has the expected JSON type, `default` if absent or null, else a 400."""
+    value = container.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, kind):
+        raise RequestError(f"malformed event: `{name}` is not a {kind.__name__}", code="invalid_event")
+    return value
 
 
 def _strip_stage(path: str, stage: object) -> str:
@@ -65,16 +78,19 @@ def _strip_stage(path: str, stage: object) -> str:
 
 def http_request(event: dict, kind: str) -> HttpRequest:
     """A transport-neutral request from an API Gateway v1/v2 or Function URL event."""
-    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    # Field types are checked (a 400, not a crash): event_kind only vouched for the overall shape.
+    headers = {str(k).lower(): str(v) for k, v in _field(event, "headers", dict, {}).items()}
     context = event["requestContext"]
     if kind == HTTP_V1:
-        method, path = event.get("httpMethod", ""), event.get("path") or "/"
-        query = {k: v for k, v in (event.get("queryStringParameters") or {}).items() if isinstance(v, str)}
+        method, path = _field(event, "httpMethod", str, ""), _field(event, "path", str, "") or "/"
+        query = {k: v for k, v in _field(event, "queryStringParameters", dict, {}).items() if isinstance(v, str)}
     else:
-        method = context["http"].get("method", "")
-        path = _strip_stage(event.get("rawPath") or context["http"].get("path") or "/", context.get("stage"))
-        query = dict(parse_qsl(event.get("rawQueryString") or ""))
-    return HttpRequest(method=str(method), path=str(path), headers=headers, query=query, body=_body(event))
+        http = context["http"]
+        method = _field(http, "method", str, "")
+        path = _field(event, "rawPath", str, "") or _field(http, "path", str, "") or "/"
+        path = _strip_stage(path, context.get("stage"))
+        query = dict(parse_qsl(_field(event, "rawQueryString", str, "")))
+    return HttpRequest(method=method, path=path, headers=headers, query=query, body=_body(event))
 
 
 def http_event_response(response: HttpResponse) -> dict:
@@ -88,10 +104,13 @@ def http_event_response(response: HttpResponse) -> dict:
 
 def s3_objects(event: dict) -> list[tuple[str, str, str]]:
     """(event name, bucket, decoded key) per record."""
+    def mapping(value: object) -> dict:  # a malformed record becomes an empty key (skipped), not a crash
+        return value if isinstance(value, dict) else {}
+
     objects = []
     for record in event["Records"]:
-        s3 = record.get("s3") or {}
+        s3 = mapping(record.get("s3"))
         objects.append((str(record.get("eventName", "")),
-                        str((s3.get("bucket") or {}).get("name", "")),
-                        unquote_plus(str((s3.get("object") or {}).get("key", "")))))
+                        str(mapping(s3.get("bucket")).get("name", "")),
+                        unquote_plus(str(mapping(s3.get("object")).get("key", "")))))
     return objects

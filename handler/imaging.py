@@ -99,6 +99,19 @@ def _webp_size(data: bytes) -> tuple[int, int]:
     raise InvalidImage("corrupt WebP header")
 
 
+def _check_png_chunks(data: bytes) -> None:
+    """Every chunk must fit in the data. OpenCV's PNG reader (4.11+, APNG support) allocates a chunk's
+    declared length before reading it: a 1 KB file declaring a 4 GB IDAT cost 4 GB of RSS and 6 s."""
+    pos = 8
+    while pos + 8 <= len(data):
+        length, chunk_type = struct.unpack(">I4s", data[pos:pos + 8])
+        if length > 0x7FFFFFFF or pos + 12 + length > len(data):
+            raise InvalidImage("corrupt or truncated PNG: a chunk runs past the end of the data")
+        if chunk_type == b"IEND":
+            return
+        pos += 12 + length
+
+
 def read_header(data: bytes) -> Header:
     """Format and pixel size from the header alone; raises InvalidImage if unreadable."""
     fmt = sniff_format(data)
@@ -109,6 +122,7 @@ def read_header(data: bytes) -> Header:
             if data[12:16] != b"IHDR":
                 raise InvalidImage("corrupt PNG header")
             width, height = struct.unpack(">II", data[16:24])
+            _check_png_chunks(data)
         elif fmt == "webp":
             width, height = _webp_size(data)
         else:
