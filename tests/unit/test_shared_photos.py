@@ -1,0 +1,37 @@
+"""End-to-end checks on the shared in-the-wild photos (../shared/photos; skipped where absent)."""
+
+from __future__ import annotations
+
+import cv2
+import pytest
+from helpers import shared_or_skip
+
+from handler.annotate import layout_label
+from handler.service import analyze_bytes
+
+PHOTOS = ["girl1.jpg", "girl2.jpg", "kid1.jpg", "kid2.jpg", "man1.jpg", "man2.jpg", "woman1.jpg"]
+EXPECTED_GENDER = {"girl": "female", "woman": "female", "man": "male"}
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+def test_one_person_one_face_labelled_inside_the_image(name: str) -> None:
+    data = (shared_or_skip("photos") / name).read_bytes()
+    result = analyze_bytes(data).result
+    (face,) = result["faces"]
+    expected = EXPECTED_GENDER.get(name.split(".")[0].rstrip("0123456789"))
+    if expected:
+        assert face["gender"]["value"] == expected
+    size = (result["image"]["width"], result["image"]["height"])
+    layout = layout_label(face["label"], face["box"], size)
+    assert 0 <= layout.x and layout.x + layout.width <= size[0]
+    assert 0 <= layout.y and layout.y + layout.height <= size[1]
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+def test_tight_crop_is_still_one_face(name: str) -> None:
+    image = cv2.imread(str(shared_or_skip("photos") / name))
+    (face,) = analyze_bytes(cv2.imencode(".png", image)[1].tobytes()).result["faces"]
+    b = face["box"]
+    crop = image[max(0, b["y"] - b["height"] // 4):b["y"] + b["height"] * 5 // 4,
+                 max(0, b["x"] - b["width"] // 4):b["x"] + b["width"] * 5 // 4]
+    assert analyze_bytes(cv2.imencode(".png", crop)[1].tobytes()).result["faces_detected"] == 1
