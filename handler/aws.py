@@ -28,7 +28,7 @@ from handler.aws_events import (
 from handler.config import SETTINGS, Settings
 from handler.errors import RequestError
 from handler.http_api import error_response, handle
-from handler.logs import log
+from handler.logs import log, request_id
 from handler.storage_trigger import ObjectMissing, ObjectStore, process_object
 
 ON_LAMBDA = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
@@ -105,7 +105,17 @@ def lambda_handler(event: Any, context: Any) -> dict:
     t0 = time.perf_counter()
     kind = event_kind(event)
     cold = runtime.peek_cold_start()
-    request_id = getattr(context, "aws_request_id", None)
+    token = request_id.set(getattr(context, "aws_request_id", None))
+    try:
+        response = _dispatch(event, kind)
+        log("invocation", kind=kind, cold_start=cold, status=response.get("statusCode"),
+            ms=round((time.perf_counter() - t0) * 1000, 1))
+        return response
+    finally:
+        request_id.reset(token)
+
+
+def _dispatch(event: Any, kind: str) -> dict:
     if kind == WARMUP:
         response = {"warm": runtime.is_warm(), "cold_start": runtime.peek_cold_start()}
     elif kind in (HTTP_V1, HTTP_V2, FUNCTION_URL):
@@ -117,12 +127,10 @@ def lambda_handler(event: Any, context: Any) -> dict:
         response = handle_s3(event)
     else:
         keys = sorted(event)[:20] if isinstance(event, dict) else type(event).__name__
-        log("unknown_event", level=30, request_id=request_id, keys=keys)
+        log("unknown_event", level=30, keys=keys)
         response = {"error": {"code": "unknown_event",
                               "message": "unrecognised event shape; expected API Gateway, Function URL, "
                                          "S3 or a scheduled warm-up event"}}
-    log("invocation", request_id=request_id, kind=kind, cold_start=cold,
-        status=response.get("statusCode"), ms=round((time.perf_counter() - t0) * 1000, 1))
     return response
 
 

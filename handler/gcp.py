@@ -22,7 +22,7 @@ import flask  # noqa: E402  (functions-framework depends on Flask)
 import functions_framework  # noqa: E402
 
 from handler.http_api import HttpRequest, handle  # noqa: E402
-from handler.logs import log  # noqa: E402
+from handler.logs import log, request_id  # noqa: E402
 from handler.storage_trigger import ObjectMissing, process_object  # noqa: E402
 
 FINALIZED = "google.cloud.storage.object.v1.finalized"
@@ -33,14 +33,17 @@ _gcs_lock = threading.Lock()
 @functions_framework.http
 def http_analyze(request: flask.Request) -> flask.Response:
     """Serve the HTTP routes through the shared dispatcher."""
-    body = request.get_data(cache=False)
-    response = handle(HttpRequest(
-        method=request.method,
-        path=request.path,
-        headers={k.lower(): v for k, v in request.headers.items()},
-        query=request.args.to_dict(),
-        body=body,
-    ))
+    token = request_id.set(request.headers.get("Function-Execution-Id"))
+    try:
+        response = handle(HttpRequest(
+            method=request.method,
+            path=request.path,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            query=request.args.to_dict(),
+            body=request.get_data(cache=False),
+        ))
+    finally:
+        request_id.reset(token)
     return flask.Response(response.body, status=response.status, headers=response.headers)
 
 
@@ -94,4 +97,8 @@ def gcs_finalized(cloud_event: Any) -> None:
         log("event_skipped", type=str(cloud_event["type"])[:100])
         return
     bucket, name = str(data.get("bucket", "")), str(data.get("name", ""))
-    process_object(GcsStore(gcs_client()), bucket, name)
+    token = request_id.set(str(cloud_event["id"]))
+    try:
+        process_object(GcsStore(gcs_client()), bucket, name)
+    finally:
+        request_id.reset(token)

@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 import time
+from contextvars import ContextVar
 
 from handler.config import SETTINGS
 
@@ -22,8 +23,13 @@ if not _logger.handlers:
     _logger.addHandler(_stream)
 
 
+# The platform's id for the current invocation, added to every line logged while it runs.
+request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
 def log(event: str, level: int = logging.INFO, **fields: object) -> None:
-    """Emit one structured line: {"ts", "level", "event", **fields}."""
+    """Emit one structured line: {"ts", "level", "event", "request_id", **fields}."""
     if _logger.isEnabledFor(level):
-        record = {"ts": round(time.time(), 3), "level": logging.getLevelName(level), "event": event, **fields}
+        record = {"ts": round(time.time(), 3), "level": logging.getLevelName(level), "event": event,
+                  "request_id": request_id.get(), **fields}
         _logger.log(level, json.dumps(record, default=str, separators=(",", ":")))
