@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8080
 
-.PHONY: install models fixtures chromium serve test test-fast bench lint fuzz package clean
+.PHONY: install models fixtures chromium serve test test-fast bench lint fuzz loadtest package clean
 
 install: $(VENV)/.installed models fixtures
 
@@ -40,6 +40,16 @@ bench: install
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
+
+# Longer fuzzing than the suite's bounded hypothesis run (atheris, installed on demand).
+FUZZ_SECONDS ?= 60
+fuzz: install
+	$(BIN)/pip install --quiet atheris==3.0.0
+	$(BIN)/python tools/fuzz_atheris.py --seconds $(FUZZ_SECONDS)
+
+# 500 mixed requests at concurrency 8 and 32 against functions-framework on 127.0.0.1.
+loadtest: install
+	$(BIN)/python tools/loadtest.py --requests 500
 
 # The Lambda zip, rebuilt when the code, models or runtime requirements change.
 ZIP := build/faceread-lambda.zip

@@ -21,6 +21,7 @@ if _ROOT not in sys.path:
 import flask  # noqa: E402  (functions-framework depends on Flask)
 import functions_framework  # noqa: E402
 
+from handler.config import LAMBDA_PAYLOAD_LIMIT  # noqa: E402
 from handler.http_api import HttpRequest, handle  # noqa: E402
 from handler.logs import log, request_id  # noqa: E402
 from handler.storage_trigger import ObjectMissing, process_object  # noqa: E402
@@ -40,7 +41,8 @@ def http_analyze(request: flask.Request) -> flask.Response:
             path=request.path,
             headers={k.lower(): v for k, v in request.headers.items()},
             query=request.args.to_dict(),
-            body=request.get_data(cache=False),
+            # Never buffer more than the limit: one byte over is enough for the 413.
+            body=request.stream.read(LAMBDA_PAYLOAD_LIMIT + 1),
         ))
     finally:
         request_id.reset(token)

@@ -141,9 +141,7 @@ def parse_analyze_body(request: HttpRequest) -> tuple[bytes, object]:
             raise RequestError("the request body is empty; send an image or JSON {\"image\": \"<base64>\"}",
                                code="empty_body")
         return request.body, query_options
-    raise UnsupportedMediaType(
-        f"Content-Type {media_type[:80]!r} is not accepted; use application/json or image/*"
-    )
+    raise UnsupportedMediaType("this Content-Type is not accepted; use application/json or image/*")
 
 
 def _fit_annotated(outcome: Outcome, budget: int) -> tuple[bytes | None, float]:
@@ -211,7 +209,7 @@ def handle(request: HttpRequest) -> HttpResponse:
     path, method = normalise_path(request.path), request.method.upper()
     try:
         if path not in ROUTES:
-            raise RequestError(f"no route {path[:100]!r}; routes: POST /analyze, GET /, GET /health",
+            raise RequestError("no such route; routes: POST /analyze, GET /, GET /health",
                                code="not_found", status=404)
         if method == "OPTIONS":
             return HttpResponse(204, b"", cors_headers())
@@ -220,7 +218,7 @@ def handle(request: HttpRequest) -> HttpResponse:
             return HttpResponse(response.status, b"", response.headers)
         if method not in ROUTES[path]:
             allowed = ", ".join(ROUTES[path])
-            raise RequestError(f"{method[:10]} is not allowed on {path}; use {allowed}",
+            raise RequestError(f"this method is not allowed on {path}; use {allowed}",
                                code="method_not_allowed", status=405, headers={"Allow": allowed})
         return _HANDLERS[path](request)
     except RequestError as error:

@@ -122,7 +122,6 @@ def read_header(data: bytes) -> Header:
             if data[12:16] != b"IHDR":
                 raise InvalidImage("corrupt PNG header")
             width, height = struct.unpack(">II", data[16:24])
-            _check_png_chunks(data)
         elif fmt == "webp":
             width, height = _webp_size(data)
         else:
@@ -155,7 +154,9 @@ def decode(data: bytes, *, max_bytes: int, max_pixels: int) -> np.ndarray:
 
     16-bit, grayscale and alpha images are converted to 8-bit BGR; alpha is dropped.
     """
-    check_limits(data, max_bytes=max_bytes, max_pixels=max_pixels)
+    header = check_limits(data, max_bytes=max_bytes, max_pixels=max_pixels)
+    if header.format == "png":
+        _check_png_chunks(data)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None or image.size == 0:
         raise InvalidImage("the image could not be decoded (corrupt or truncated file)")

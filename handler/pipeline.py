@@ -64,7 +64,7 @@ class Options:
         known = {"min_confidence", "max_faces", "annotate"}
         unknown = sorted(set(request) - known)
         if unknown:
-            raise RequestError(f"unknown option(s): {', '.join(unknown)[:200]}; known: {', '.join(sorted(known))}",
+            raise RequestError(f"{len(unknown)} unknown option(s); known: {', '.join(sorted(known))}",
                                code="invalid_options")
         changes: dict[str, Any] = {}
         if "annotate" in request:
