@@ -4,6 +4,7 @@ Importing this package loads and warms every net once (see handler.runtime), so
 the first request in a reused container is as fast as the hundredth.
 """
 
-from handler import runtime
+from handler import runtime, service
 
 runtime.get_models()
+service.warm_up()
