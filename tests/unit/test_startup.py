@@ -84,3 +84,47 @@ def test_caffe_net_on_opencv_5_fails_fast(monkeypatch) -> None:
     spec = NetSpec("detector", "face_detector", "ssd_detector", "caffe", "x", {}, {})
     with pytest.raises(ModelError, match="removed the Caffe importer"):
         _read_net(spec)
+
+
+SNAPSTART = """
+import json
+import snapshot_restore_py as hooks
+import handler.aws as aws
+from handler import runtime
+from handler.service import analyze_bytes
+analyze_bytes(open('tests/fixtures/camera.png', 'rb').read())
+before = runtime.peek_cold_start()
+for func, args, kwargs in hooks._before_snapshot_registry:
+    func(*args, **kwargs)
+for func, args, kwargs in hooks._after_restore_registry:
+    func(*args, **kwargs)
+print(json.dumps({"hooks": [len(hooks._before_snapshot_registry), len(hooks._after_restore_registry)],
+                  "cold_before_restore": before, "cold_after_restore": runtime.peek_cold_start(),
+                  "s3_client_dropped": aws._s3_client is None}))
+"""
+
+
+@pytest.mark.parametrize("on_lambda", [True, False])
+def test_snapstart_hooks_only_on_lambda(on_lambda: bool) -> None:
+    env = {"AWS_LAMBDA_FUNCTION_NAME": "faceread", "AWS_DEFAULT_REGION": "us-east-1"} if on_lambda else {}
+    proc = python(SNAPSTART, env=env)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    if on_lambda:
+        assert out == {"hooks": [1, 1], "cold_before_restore": False, "cold_after_restore": True,
+                       "s3_client_dropped": True}
+    else:
+        assert out["hooks"] == [0, 0]
+
+
+def test_cli_prints_json_and_writes_the_annotated_image(tmp_path: Path) -> None:
+    out = tmp_path / "annotated.jpg"
+    env = {**os.environ, "LOG_LEVEL": "WARNING"}
+    proc = subprocess.run([sys.executable, "-m", "handler", "tests/fixtures/camera.png", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["faces"][0]["gender"]["value"] == "male"
+    assert out.read_bytes()[:3] == b"\xff\xd8\xff"
+    bad = subprocess.run([sys.executable, "-m", "handler", "README.md"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120, env=env)
+    assert bad.returncode == 1 and json.loads(bad.stderr)["error"]["code"] == "invalid_image"
