@@ -11,10 +11,8 @@ import hashlib
 import json
 from urllib.parse import quote_plus
 
-import boto3
 import pytest
 from helpers import fixture_bytes, jpeg, load_event, tiled
-from servers import moto_server
 
 from handler import aws
 from handler.storage_trigger import MAX_KEY_BYTES
@@ -22,19 +20,9 @@ from handler.storage_trigger import MAX_KEY_BYTES
 BUCKET = "faceread-edge-input"
 
 
-@pytest.fixture(scope="module")
-def s3():
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-    mp = pytest.MonkeyPatch()
-    with moto_server() as endpoint:
-        for k, v in {**env, "AWS_ENDPOINT_URL_S3": endpoint}.items():
-            mp.setenv(k, v)
-        aws._s3_client = None  # the handler builds its client from the environment
-        client = boto3.client("s3", endpoint_url=endpoint)
-        client.create_bucket(Bucket=BUCKET)
-        yield client
-    aws._s3_client = None
-    mp.undo()
+@pytest.fixture(scope="module", autouse=True)
+def buckets(s3) -> None:
+    s3.create_bucket(Bucket=BUCKET)
 
 
 def record(key: str, name: str = "ObjectCreated:Put") -> dict:

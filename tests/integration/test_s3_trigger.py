@@ -7,10 +7,8 @@ import dataclasses
 import json
 from urllib.parse import quote_plus
 
-import boto3
 import pytest
 from helpers import fixture_bytes, load_event
-from servers import moto_server
 
 from handler import aws
 from handler.config import SETTINGS
@@ -18,20 +16,10 @@ from handler.config import SETTINGS
 IN, OUT = "faceread-input", "faceread-output"
 
 
-@pytest.fixture(scope="module")
-def s3(request):
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-    mp = pytest.MonkeyPatch()
-    with moto_server() as endpoint:
-        for k, v in {**env, "AWS_ENDPOINT_URL_S3": endpoint}.items():
-            mp.setenv(k, v)
-        aws._s3_client = None  # the handler builds its client from the environment
-        client = boto3.client("s3", endpoint_url=endpoint)
-        client.create_bucket(Bucket=IN)
-        client.create_bucket(Bucket=OUT)
-        yield client
-    aws._s3_client = None
-    mp.undo()
+@pytest.fixture(scope="module", autouse=True)
+def buckets(s3) -> None:
+    s3.create_bucket(Bucket=IN)
+    s3.create_bucket(Bucket=OUT)
 
 
 def s3_event(key: str, bucket: str = IN, name: str = "ObjectCreated:Put") -> dict:
