@@ -14,6 +14,9 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
+import numpy as np
+
 from handler import runtime
 from handler.config import LAMBDA_PAYLOAD_LIMIT, SETTINGS
 from handler.errors import PayloadTooLarge, RequestError, UnsupportedMediaType
@@ -77,8 +80,7 @@ def cors_headers() -> dict[str, str]:
 
 def normalise_path(path: str) -> str:
     """'/analyze/' -> '/analyze'; '' -> '/'."""
-    path = "/" + path.strip("/")
-    return path
+    return "/" + path.strip("/")
 
 
 def _media_type(headers: dict[str, str]) -> str:
@@ -149,9 +151,6 @@ def _fit_annotated(outcome: Outcome, budget: int) -> tuple[bytes | None, float]:
     jpeg = outcome.annotated_jpeg
     if jpeg is None or len(jpeg) <= budget:
         return jpeg, 1.0
-    import cv2
-    import numpy as np
-
     image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     scale = 1.0
     while len(jpeg) > budget and scale > 0.05:

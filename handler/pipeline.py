@@ -189,7 +189,7 @@ def face_label(face: dict) -> str:
 
 
 def attributes(image: np.ndarray, faces: list[dict], models: Models, options: Options) -> None:
-    """Gender and age for each face, both nets batched over all chips in one forward each."""
+    """Gender and age for each face: aligned chips, then one forward per chip (see SoftmaxClassifier.predict)."""
     if not faces:
         return
     gender_net, age_net = models["gender"], models["age"]
@@ -220,9 +220,8 @@ def analyze(image: np.ndarray, models: Models, options: Options, timings: dict[s
     timings["detect"] = (t1 - t0) * 1000
     timings["attributes"] = (time.perf_counter() - t1) * 1000
     for face in analysed:
-        face["analyzed"] = True
-        face["quality"] = {"ok": False, "issues": quality_issues(face, options)}
-        face["quality"]["ok"] = not face["quality"]["issues"]
+        issues = quality_issues(face, options)
+        face.update(analyzed=True, quality={"ok": not issues, "issues": issues})
     for face in skipped:
         face.update(analyzed=False, gender=None, age=None, quality={"ok": False, "issues": [NOT_ANALYZED]})
     for face in faces:
