@@ -36,6 +36,7 @@ class NetSpec:
     files: dict[str, Path]
     input: dict[str, Any]
     extra: dict[str, Any] = field(default_factory=dict)
+    expected: dict[str, tuple[int, str]] = field(default_factory=dict)  # file role -> (bytes, sha256)
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -53,6 +54,7 @@ def read_manifest(model_dir: Path) -> dict[str, NetSpec]:
                 files={k: (model_dir / f["name"]).resolve() for k, f in net["files"].items()},
                 input=net["input"],
                 extra={k: v for k, v in net.items() if k in ("labels", "values")},
+                expected={k: (int(f["bytes"]), str(f["sha256"])) for k, f in net["files"].items()},
             )
             for key, net in manifest["nets"].items()
         }
@@ -62,20 +64,18 @@ def read_manifest(model_dir: Path) -> dict[str, NetSpec]:
         raise ModelError(f"model manifest {path} is malformed ({exc!r})") from None
 
 
-def verify_files(model_dir: Path) -> None:
-    """Check every file's size and sha256 against the manifest, naming the first bad one."""
-    manifest = json.loads((model_dir / "manifest.json").read_text())
-    for net in manifest["nets"].values():
-        for entry in net["files"].values():
-            path = model_dir / entry["name"]
-            if not path.is_file():
-                raise ModelError(f"model file missing: {path}; {FIX}")
-            size = path.stat().st_size
-            if size != entry["bytes"]:
-                raise ModelError(f"model file {path} is {size:,} bytes, expected {entry['bytes']:,} "
-                                 f"(truncated or wrong file); {FIX}")
-            if hashlib.sha256(path.read_bytes()).hexdigest() != entry["sha256"]:
-                raise ModelError(f"model file {path} fails its sha256 check (corrupt); {FIX}")
+def verify_files(spec: NetSpec) -> None:
+    """Check a net's files against the manifest's size and sha256, naming the first bad one."""
+    for role, path in spec.files.items():
+        size, sha256 = spec.expected[role]
+        if not path.is_file():
+            raise ModelError(f"model file missing: {path}; {FIX}")
+        actual = path.stat().st_size
+        if actual != size:
+            raise ModelError(f"model file {path} is {actual:,} bytes, expected {size:,} "
+                             f"(truncated or wrong file); {FIX}")
+        if hashlib.sha256(path.read_bytes()).hexdigest() != sha256:
+            raise ModelError(f"model file {path} fails its sha256 check (corrupt); {FIX}")
 
 
 def _read_net(spec: NetSpec) -> cv2.dnn.Net:
@@ -232,12 +232,11 @@ class Models:
 
 def load_models(model_dir: Path, on_loaded: Any = None) -> Models:
     """Verify, load and warm every net in the manifest; `on_loaded(net)` is called per net."""
-    specs = read_manifest(model_dir)
-    verify_files(model_dir)
     nets = {}
-    for key, spec in specs.items():
+    for key, spec in read_manifest(model_dir).items():
         if spec.adapter not in ADAPTERS:
             raise ModelError(f"net {key!r} names unknown adapter {spec.adapter!r}")
+        verify_files(spec)
         adapter = ADAPTERS[spec.adapter](spec)
         adapter.warm()
         if on_loaded:
