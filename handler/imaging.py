@@ -3,8 +3,8 @@
 The pixel size is read from the file header before anything is decoded, so a
 decompression bomb (a tiny PNG declaring 40000x40000) is refused before its
 pixels are allocated. Pillow would do the header parsing for us, but it adds
-~15 MB to the Lambda package and ~20 ms to import; these four headers are a
-few lines each.
+21 MB to the Lambda package and 15 ms to import (measured; see the README);
+these four headers are a few lines each.
 """
 
 from __future__ import annotations

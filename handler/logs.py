@@ -1,6 +1,6 @@
 """One JSON object per log line, on stdout (CloudWatch and Cloud Logging parse it).
 
-Hand-written rather than aws-lambda-powertools' Logger: that costs ~50 ms of
+Hand-written rather than aws-lambda-powertools' Logger: with its event classes, 28-79 ms of
 import on the hot path here, and we need only this.
 """
 
