@@ -118,15 +118,13 @@ class LoadedNet:
             return self._net.forward().copy()
 
     def warm(self) -> None:
-        """Dummy forwards, so the first real request pays no lazy initialisation.
+        """One dummy forward, so the first real request pays no lazy initialisation.
 
-        Two, not one: the detector's second forward is still ~20% slower than its
-        third (OpenCV finishes its allocations then), measured by `make bench`.
+        (`service.warm_up` then runs the whole pipeline once on a synthetic photo.)
         """
         width, height = self.spec.input_size
         t0 = time.perf_counter()
-        for _ in range(2):
-            self.forward(np.zeros((1, 3, height, width), np.float32))
+        self.forward(np.zeros((1, 3, height, width), np.float32))
         self.warm_ms = (time.perf_counter() - t0) * 1000
 
 

@@ -66,7 +66,7 @@ def warm_up() -> None:
 
     The nets are already warm; this covers what their dummy forwards don't reach (JPEG
     codecs, resize tables, landmarks and chip extraction, text drawing): it took the
-    first request from ~1.1x to ~1.0x the steady latency (`make bench`).
+    first request from 1.12x to 1.01x the steady latency (`make bench`).
     """
     import numpy as np
 
