@@ -28,7 +28,7 @@ from handler.aws_events import (
 from handler.config import SETTINGS, Settings
 from handler.errors import RequestError
 from handler.http_api import error_response, handle
-from handler.logs import log, request_id
+from handler.logs import invocation, log
 from handler.storage_trigger import ObjectMissing, ObjectStore, process_object
 
 ON_LAMBDA = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
@@ -105,14 +105,11 @@ def lambda_handler(event: Any, context: Any) -> dict:
     t0 = time.perf_counter()
     kind = event_kind(event)
     cold = runtime.peek_cold_start()
-    token = request_id.set(getattr(context, "aws_request_id", None))
-    try:
+    with invocation(getattr(context, "aws_request_id", None)):
         response = _dispatch(event, kind)
         log("invocation", kind=kind, cold_start=cold, status=response.get("statusCode"),
             ms=round((time.perf_counter() - t0) * 1000, 1))
-        return response
-    finally:
-        request_id.reset(token)
+    return response
 
 
 def _dispatch(event: Any, kind: str) -> dict:

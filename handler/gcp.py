@@ -23,7 +23,7 @@ import functions_framework  # noqa: E402
 
 from handler.config import LAMBDA_PAYLOAD_LIMIT  # noqa: E402
 from handler.http_api import HttpRequest, handle  # noqa: E402
-from handler.logs import log, request_id  # noqa: E402
+from handler.logs import invocation, log  # noqa: E402
 from handler.storage_trigger import ObjectMissing, process_object  # noqa: E402
 
 FINALIZED = "google.cloud.storage.object.v1.finalized"
@@ -34,8 +34,7 @@ _gcs_lock = threading.Lock()
 @functions_framework.http
 def http_analyze(request: flask.Request) -> flask.Response:
     """Serve the HTTP routes through the shared dispatcher."""
-    token = request_id.set(request.headers.get("Function-Execution-Id"))
-    try:
+    with invocation(request.headers.get("Function-Execution-Id")):
         response = handle(HttpRequest(
             method=request.method,
             path=request.path,
@@ -44,8 +43,6 @@ def http_analyze(request: flask.Request) -> flask.Response:
             # Never buffer more than the limit: one byte over is enough for the 413.
             body=request.stream.read(LAMBDA_PAYLOAD_LIMIT + 1),
         ))
-    finally:
-        request_id.reset(token)
     return flask.Response(response.body, status=response.status, headers=response.headers)
 
 
@@ -99,8 +96,5 @@ def gcs_finalized(cloud_event: Any) -> None:
         log("event_skipped", type=str(cloud_event["type"])[:100])
         return
     bucket, name = str(data.get("bucket", "")), str(data.get("name", ""))
-    token = request_id.set(str(cloud_event["id"]))
-    try:
+    with invocation(str(cloud_event["id"])):
         process_object(GcsStore(gcs_client()), bucket, name)
-    finally:
-        request_id.reset(token)

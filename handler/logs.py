@@ -10,6 +10,8 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 from handler.config import SETTINGS
@@ -25,6 +27,16 @@ if not _logger.handlers:
 
 # The platform's id for the current invocation, added to every line logged while it runs.
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+@contextmanager
+def invocation(platform_id: str | None) -> Iterator[None]:
+    """Tag every line logged inside the block with the platform's invocation id."""
+    token = request_id.set(platform_id)
+    try:
+        yield
+    finally:
+        request_id.reset(token)
 
 
 def log(event: str, level: int = logging.INFO, **fields: object) -> None:

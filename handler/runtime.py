@@ -13,7 +13,6 @@ from handler.models import Models, load_models
 _lock = threading.Lock()
 _models: Models | None = None
 _cold = True
-_process_start = time.perf_counter()
 
 
 def _log_net(adapter: Any) -> None:
