@@ -200,13 +200,21 @@ def prune_cv2_data(site: Path) -> int:
     return _rm(list((site / "cv2" / "data").glob("*.xml")))
 
 
+def _elf64_header(fh) -> bytes | None:
+    """The 64-byte header of a 64-bit little-endian ELF file, or None for anything else."""
+    hdr = fh.read(64)
+    if len(hdr) < 64 or hdr[:4] != b"\x7fELF" or hdr[4] != 2 or hdr[5] != 1:
+        return None
+    return hdr
+
+
 def elf_sections(path: Path) -> list[tuple[bytes, int, int, int, int, int]] | None:
     """Section headers of a 64-bit little-endian ELF file as
     (name, type, flags, addr, offset, size); None if not such a file."""
     try:
         with open(path, "rb") as fh:
-            hdr = fh.read(64)
-            if len(hdr) < 64 or hdr[:4] != b"\x7fELF" or hdr[4] != 2 or hdr[5] != 1:
+            hdr = _elf64_header(fh)
+            if hdr is None:
                 return None
             (shoff,) = struct.unpack_from("<Q", hdr, 0x28)
             shentsize, shnum, shstrndx = struct.unpack_from("<HHH", hdr, 0x3A)
@@ -232,8 +240,8 @@ def elf_load_segments(path: Path) -> list[tuple[int, int, int, int, int, int]] |
     """PT_LOAD program headers as (flags, offset, vaddr, filesz, memsz, align)."""
     try:
         with open(path, "rb") as fh:
-            hdr = fh.read(64)
-            if len(hdr) < 64 or hdr[:4] != b"\x7fELF" or hdr[4] != 2 or hdr[5] != 1:
+            hdr = _elf64_header(fh)
+            if hdr is None:
                 return None
             (phoff,) = struct.unpack_from("<Q", hdr, 0x20)
             phentsize, phnum = struct.unpack_from("<HH", hdr, 0x36)
