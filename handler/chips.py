@@ -29,10 +29,10 @@ def landmark_rect(box: tuple[float, float, float, float], mapping: dict[str, flo
     return (round(cx - side / 2), round(cy - side / 2), round(cx + side / 2), round(cy + side / 2))
 
 
-def aligned_chips(image: np.ndarray, box: tuple[float, float, float, float], predictor: Any,
-                  sizes: list[int], padding: float) -> list[np.ndarray]:
-    """One aligned chip per size for the face in `box`, each extracted from the original image."""
+def aligned_chip(image: np.ndarray, box: tuple[float, float, float, float], predictor: Any,
+                 size: int, padding: float) -> np.ndarray:
+    """The size x size aligned chip for the face in `box`, extracted from the original image."""
     import dlib
 
     shape = predictor.landmarks(image, landmark_rect(box, predictor.spec.input["box_to_rect"]))
-    return [dlib.extract_image_chip(image, dlib.get_face_chip_details(shape, size, padding)) for size in sizes]
+    return dlib.extract_image_chip(image, dlib.get_face_chip_details(shape, size, padding))

@@ -13,7 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from handler.chips import aligned_chips
+from handler.chips import aligned_chip
 from handler.errors import RequestError
 from handler.models import Models
 
@@ -188,16 +188,29 @@ def face_label(face: dict) -> str:
     return f"{prefix}, {face['age']['bucket']}"
 
 
+def mirror_averaged(net: Any, chips: list[np.ndarray]) -> np.ndarray:
+    """The net's probabilities averaged over each chip and its mirror image, at the net's input size.
+
+    A chip larger than the input is shrunk with INTER_AREA: on UTKFace-dev the gender
+    net read a 64 px chip shrunk to 32 px as well as dlib's own 32 px chip (89.5 % vs
+    89.0 %), and with the mirror 90.1 % (`make eval`), so one chip serves both nets.
+    """
+    size = net.spec.input_size
+    views = [chip if chip.shape[1::-1] == size else cv2.resize(chip, size, interpolation=cv2.INTER_AREA)
+             for chip in chips]
+    return (net.predict(views) + net.predict([cv2.flip(view, 1) for view in views])) / 2
+
+
 def attributes(image: np.ndarray, faces: list[dict], models: Models, options: Options) -> None:
-    """Gender and age for each face: aligned chips, then one forward per chip (see SoftmaxClassifier.predict)."""
+    """Gender and age for each face from one aligned chip, mirror-averaged (see `mirror_averaged`)."""
     if not faces:
         return
     gender_net, age_net = models["gender"], models["age"]
-    sizes = [gender_net.spec.input_size[0], age_net.spec.input_size[0]]
-    chips = [aligned_chips(image, face["_raw_box"], models["landmarks"], sizes, age_net.spec.input["chip_padding"])
+    size = max(gender_net.spec.input_size[0], age_net.spec.input_size[0])
+    chips = [aligned_chip(image, face["_raw_box"], models["landmarks"], size, age_net.spec.input["chip_padding"])
              for face in faces]
-    gender_probs = gender_net.predict([c[0] for c in chips])
-    age_probs = age_net.predict([c[1] for c in chips])
+    gender_probs = mirror_averaged(gender_net, chips)
+    age_probs = mirror_averaged(age_net, chips)
     labels = gender_net.spec.extra["labels"]
     values = np.asarray(age_net.spec.extra["values"], np.float64)
     for face, gp, ap in zip(faces, gender_probs, age_probs):

@@ -63,15 +63,17 @@ elif mode == "bare":
     blob = cv2.dnn.blobFromImage(cv2.resize(img, (300, 300)), 1.0, (300, 300), (104, 177, 123))
     from handler.pipeline import detect_faces
     face = detect_faces(img, m, 0.75)[0]
-    from handler.chips import aligned_chips, landmark_rect
+    from handler.chips import aligned_chip, landmark_rect
     rect = landmark_rect(face["_raw_box"], lm.spec.input["box_to_rect"])
-    chips = aligned_chips(img, face["_raw_box"], lm, [32, 64], 0.2)
-    gb = cv2.dnn.blobFromImages([chips[0]], 1 / 256, (32, 32))
-    ab = cv2.dnn.blobFromImages([chips[1]], 1 / 256, (64, 64))
-    times = {"detector": [], "landmarks": [], "gender": [], "age": []}
+    chip = aligned_chip(img, face["_raw_box"], lm, 64, 0.2)
+    # The pipeline runs each attribute net on the chip and on its mirror image: two forwards.
+    gb = cv2.dnn.blobFromImages([cv2.resize(chip, (32, 32), interpolation=cv2.INTER_AREA)], 1 / 256, (32, 32))
+    ab = cv2.dnn.blobFromImages([chip], 1 / 256, (64, 64))
+    times = {"detector": [], "landmarks": [], "gender x2": [], "age x2": []}
     for _ in range(steady):
         for key, fn in (("detector", lambda: det.net.forward(blob)), ("landmarks", lambda: lm.landmarks(img, rect)),
-                        ("gender", lambda: g.net.forward(gb)), ("age", lambda: a.net.forward(ab))):
+                        ("gender x2", lambda: (g.net.forward(gb), g.net.forward(gb))),
+                        ("age x2", lambda: (a.net.forward(ab), a.net.forward(ab)))):
             t = time.perf_counter(); fn(); times[key].append((time.perf_counter() - t) * 1000)
     out["bare"] = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
 elif mode == "seed":

