@@ -42,7 +42,7 @@ bench: install
 DATA ?= ../shared/utkface-dev
 EVAL_ARGS ?=
 eval: install
-	$(BIN)/python -m handler.evaluate $(DATA) --reference $(EVAL_ARGS)
+	LOG_LEVEL=WARNING $(BIN)/python -m handler.evaluate $(DATA) --reference $(EVAL_ARGS)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -229,8 +229,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--limit", type=int, default=None, help="every k-th image, about N in all (quick runs)")
     ap.add_argument("--json", type=Path, default=None, help="write the tables and per-image predictions here")
     args = ap.parse_args(argv)
-    if args.border < 0:
-        ap.error("--border must be >= 0")
+    if args.border < 0 or (args.limit is not None and args.limit < 1):
+        ap.error("--border must be >= 0 and --limit >= 1")
 
     from handler.config import SETTINGS
 
