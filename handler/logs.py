@@ -1,4 +1,4 @@
-"""One JSON object per log line, on stdout (CloudWatch and Cloud Logging parse it).
+"""One JSON object per log line, on stdout (CloudWatch and Cloud Logging parse it); stderr for the CLIs.
 
 Hand-written rather than aws-lambda-powertools' Logger: with its event classes, 28-79 ms of
 import on the hot path here, and we need only this.
@@ -20,7 +20,10 @@ _logger = logging.getLogger("faceread")
 _logger.setLevel(SETTINGS.log_level)
 _logger.propagate = False  # Lambda's root handler would wrap our JSON in its own text format
 if not _logger.handlers:
-    _stream = logging.StreamHandler(sys.stdout)
+    # `python -m handler` and `python -m handler.evaluate` print their results on stdout. While
+    # Python imports the package for them argv[0] is still "-m", so their logs go to stderr and
+    # `python -m handler photo.jpg | jq` works; servers and Lambda keep stdout.
+    _stream = logging.StreamHandler(sys.stderr if sys.argv[:1] == ["-m"] else sys.stdout)
     _stream.setFormatter(logging.Formatter("%(message)s"))
     _logger.addHandler(_stream)
 

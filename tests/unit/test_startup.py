@@ -119,12 +119,14 @@ def test_snapstart_hooks_only_on_lambda(on_lambda: bool) -> None:
 
 def test_cli_prints_json_and_writes_the_annotated_image(tmp_path: Path) -> None:
     out = tmp_path / "annotated.jpg"
-    env = {**os.environ, "LOG_LEVEL": "WARNING"}
     proc = subprocess.run([sys.executable, "-m", "handler", "tests/fixtures/camera.png", "--out", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+    # stdout is the result alone (pipeable); the start-up logs went to stderr
     assert json.loads(proc.stdout)["faces"][0]["gender"]["value"] == "male"
+    assert '"event":"models_ready"' in proc.stderr
     assert out.read_bytes()[:3] == b"\xff\xd8\xff"
     bad = subprocess.run([sys.executable, "-m", "handler", "README.md"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=120, env=env)
-    assert bad.returncode == 1 and json.loads(bad.stderr)["error"]["code"] == "invalid_image"
+                         text=True, timeout=120)
+    assert bad.returncode == 1 and bad.stdout == ""
+    assert json.loads(bad.stderr.splitlines()[-1])["error"]["code"] == "invalid_image"
