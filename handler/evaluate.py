@@ -34,10 +34,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from handler.pipeline import AGE_BUCKETS, age_bucket
+from handler.pipeline import bucket_index
 
 GENDERS = ("female", "male")
-BUCKETS = [f"({lo}-{hi})" for lo, hi in AGE_BUCKETS]
 DECADES = [f"{d}-{d + 9}" for d in range(0, 80, 10)] + ["80+"]
 # UTKFace's race codes, reported so the set's skin-tone mix and any gap stay visible.
 RACES = {"0": "white", "1": "black", "2": "asian", "3": "indian", "4": "other"}
@@ -107,7 +106,7 @@ def summarize(labels: list[Label], predictions: list[Prediction], min_gender_con
     errors = [abs(p.years - lab.age) for lab, p in pairs]
     # Labels are whole years, so "within 5 years" compares whole years (the reference returns them).
     whole_year_errors = [abs(math.floor(p.years + 0.5) - lab.age) for lab, p in pairs]
-    steps = [abs(BUCKETS.index(age_bucket(p.years)) - BUCKETS.index(age_bucket(lab.age))) for lab, p in pairs]
+    steps = [abs(bucket_index(p.years) - bucket_index(lab.age)) for lab, p in pairs]
     decided = [(lab, p) for lab, p in pairs if p.gender_confidence >= min_gender_confidence]
     row.update(
         gender_pct=100 * statistics.mean(p.gender == lab.gender for lab, p in pairs),

@@ -144,10 +144,14 @@ def rank_faces(image: np.ndarray, faces: list[dict]) -> list[dict]:
     return faces
 
 
+def bucket_index(years: float) -> int:
+    """Index in AGE_BUCKETS of the bucket for an age in years (a gap goes to the nearer bucket)."""
+    return int(np.searchsorted(_BUCKET_EDGES, years, side="right"))
+
+
 def age_bucket(years: float) -> str:
     """The classic bucket for an age in years, e.g. 27.4 -> '(25-32)'."""
-    index = int(np.searchsorted(_BUCKET_EDGES, years, side="right"))
-    lo, hi = AGE_BUCKETS[index]
+    lo, hi = AGE_BUCKETS[bucket_index(years)]
     return f"({lo}-{hi})"
 
 
