@@ -75,6 +75,8 @@ MODEL_INCLUDE = (
 # Never copied from handler/.
 HANDLER_EXCLUDE_DIRS = {"tests", "__pycache__"}
 HANDLER_EXCLUDE_FILES = ("*.pyc", "*.pyo", "test_*.py", "*_test.py", "conftest.py")
+# Development tools inside handler/ (paths relative to it): importable from a checkout, never served.
+HANDLER_DEV_ONLY = ("evaluate.py",)
 
 # Pure-Python distributions the Lambda runtime provides (python3.12 images
 # ship boto3 + botocore and their dependencies).
@@ -347,9 +349,10 @@ def copy_handler(src: Path, dest_root: Path) -> int:
     for dirpath, dirnames, filenames in os.walk(src):
         dirnames[:] = sorted(d for d in dirnames if d not in HANDLER_EXCLUDE_DIRS)
         for fn in sorted(filenames):
-            if any(fnmatch.fnmatch(fn, pat) for pat in HANDLER_EXCLUDE_FILES):
-                continue
             s = Path(dirpath) / fn
+            if (any(fnmatch.fnmatch(fn, pat) for pat in HANDLER_EXCLUDE_FILES)
+                    or s.relative_to(src).as_posix() in HANDLER_DEV_ONLY):
+                continue
             d = dest_root / "handler" / s.relative_to(src)
             d.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(s, d)
@@ -688,7 +691,7 @@ def main(argv=None) -> int:
 
     # 3. our code + models ---------------------------------------------------
     n = copy_handler(Path(args.handler_dir), stage)
-    record("+ handler/ (no tests, no caches)", f"{n} files")
+    record("+ handler/ (no tests, caches or dev tools)", f"{n} files")
     n = copy_models(Path(args.models_dir), stage)
     record("+ models/ (MODEL_INCLUDE)", f"{n} files")
     # /var/task is read-only on Lambda: without shipped bytecode every cold start
