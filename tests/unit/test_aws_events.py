@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from helpers import load_event
 
@@ -58,7 +56,15 @@ def test_warm_ping_answers_without_inference() -> None:
     assert aws.runtime.peek_cold_start() == cold  # no analysis ran
 
 
-def test_unknown_event_is_a_clear_error_not_a_crash() -> None:
-    for event in ({"hello": "world"}, [], "text", None):
-        assert aws.lambda_handler(event, None)["error"]["code"] == "unknown_event"
-    assert json.dumps(aws.lambda_handler({"Records": [{"eventSource": "aws:sqs"}]}, None))
+@pytest.mark.parametrize("event", [
+    {"hello": "world"}, [], "text", None, {"Records": []},
+    {"Records": [{"eventSource": "aws:dynamodb"}]},
+    {"Records": [{"eventSource": "aws:s3", "s3": {}}, {"eventSource": "aws:kinesis"}]},  # S3 mixed with another
+], ids=["dict", "list", "str", "none", "no records", "dynamodb", "s3 mixed"])
+def test_unknown_event_is_a_clear_error_not_a_crash(event: object) -> None:
+    cold = aws.runtime.peek_cold_start()
+    assert event_kind(event) == "unknown"
+    answer = aws.lambda_handler(event, None)
+    assert set(answer) == {"error"} and answer["error"]["code"] == "unknown_event"
+    assert "S3" in answer["error"]["message"]  # it names the shapes we do accept
+    assert aws.runtime.peek_cold_start() == cold  # nothing was analysed

@@ -11,6 +11,7 @@ from handler.service import analyze_bytes
 
 PHOTOS = ["girl1.jpg", "girl2.jpg", "kid1.jpg", "kid2.jpg", "man1.jpg", "man2.jpg", "woman1.jpg"]
 EXPECTED_GENDER = {"girl": "female", "woman": "female", "man": "male"}
+pytestmark = pytest.mark.shared
 
 
 @pytest.mark.parametrize("name", PHOTOS)
