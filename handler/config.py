@@ -39,6 +39,7 @@ class Settings:
     input_prefix: str
     cors_allow_origin: str
     log_level: str
+    write_redacted: bool
 
 
 def _number(env: Mapping[str, str], name: str, default: float, lo: float, hi: float,
@@ -53,6 +54,15 @@ def _number(env: Mapping[str, str], name: str, default: float, lo: float, hi: fl
     if not lo <= value <= hi:
         raise ConfigError(f"{name}={raw} is out of range [{lo}, {hi}]")
     return value
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("true", "false", "1", "0"):
+        raise ConfigError(f"{name}={raw!r} must be true or false")
+    return raw in ("true", "1")
 
 
 def _prefix(env: Mapping[str, str], name: str, default: str) -> str:
@@ -91,6 +101,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         input_prefix=input_prefix,
         cors_allow_origin=env.get("CORS_ALLOW_ORIGIN", "*").strip(),
         log_level=log_level,
+        write_redacted=_flag(env, "WRITE_REDACTED", False),
     )
 
 

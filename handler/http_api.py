@@ -22,13 +22,13 @@ from handler.config import LAMBDA_PAYLOAD_LIMIT, SETTINGS
 from handler.errors import PayloadTooLarge, RequestError, UnsupportedMediaType
 from handler.imaging import encode_jpeg
 from handler.logs import log
-from handler.service import Outcome, analyze_bytes, parse_options
+from handler.service import analyze_bytes, parse_options
 
 PAGE = (Path(__file__).resolve().parent / "web" / "index.html").read_bytes()
 ROUTES = {"/": ("GET",), "/analyze": ("POST",), "/health": ("GET",)}
 # Response budget under Lambda's 6 MB limit, leaving room for headers and the JSON envelope.
 RESPONSE_BUDGET = LAMBDA_PAYLOAD_LIMIT - 64 * 1024
-_QUERY_OPTIONS = {"annotate": "bool", "max_faces": "int", "min_confidence": "float"}
+_QUERY_OPTIONS = {"annotate": "bool", "max_faces": "int", "min_confidence": "float", "output": "str"}
 
 
 @dataclass
@@ -94,7 +94,9 @@ def _query_options(query: dict[str, str]) -> dict | None:
             continue
         raw = query[name].strip().lower()
         try:
-            if kind == "bool":
+            if kind == "str":
+                options[name] = raw  # Options.merged checks the value
+            elif kind == "bool":
                 if raw not in ("true", "false", "1", "0"):
                     raise ValueError
                 options[name] = raw in ("true", "1")
@@ -146,9 +148,8 @@ def parse_analyze_body(request: HttpRequest) -> tuple[bytes, object]:
     raise UnsupportedMediaType("this Content-Type is not accepted; use application/json or image/*")
 
 
-def _fit_annotated(outcome: Outcome, budget: int) -> tuple[bytes | None, float]:
-    """The annotated JPEG, downscaled until it fits `budget` bytes; (jpeg, scale)."""
-    jpeg = outcome.annotated_jpeg
+def _fit_annotated(jpeg: bytes | None, budget: int) -> tuple[bytes | None, float]:
+    """The JPEG (annotated or redacted), downscaled until it fits `budget` bytes; (jpeg, scale)."""
     if jpeg is None or len(jpeg) <= budget:
         return jpeg, 1.0
     image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
@@ -161,26 +162,28 @@ def _fit_annotated(outcome: Outcome, budget: int) -> tuple[bytes | None, float]:
 
 
 def analyze_route(request: HttpRequest) -> HttpResponse:
-    """POST /analyze: JSON result with the annotated image, or the JPEG itself for Accept: image/jpeg."""
+    """POST /analyze: JSON result with the annotated (or redacted) image, or the JPEG itself for Accept: image/jpeg."""
     data, request_options = parse_analyze_body(request)
     options = parse_options(request_options)
     wants_jpeg = "image/jpeg" in request.headers.get("accept", "")
-    if wants_jpeg and not options.annotate:
+    if wants_jpeg and not (options.annotate or options.redact):
         raise RequestError("Accept: image/jpeg needs annotate=true", code="invalid_options")
     outcome = analyze_bytes(data, options, max_bytes=min(SETTINGS.max_image_bytes, LAMBDA_PAYLOAD_LIMIT))
     result = outcome.result
+    # A request gets one image: options.merged makes `output: "redacted"` replace the annotated one.
+    kind, image = ("redacted", outcome.redacted_jpeg) if options.redact else ("annotated", outcome.annotated_jpeg)
     log("analyzed", faces=result["faces_detected"], analyzed=result["faces_analyzed"],
         cold_start=result["cold_start"], timings_ms=result["timings_ms"])
     if wants_jpeg:
         # Binary bodies travel base64-encoded through Lambda: 3/4 of the budget.
-        jpeg, scale = _fit_annotated(outcome, RESPONSE_BUDGET * 3 // 4)
+        jpeg, scale = _fit_annotated(image, RESPONSE_BUDGET * 3 // 4)
         return HttpResponse(200, jpeg, {"Content-Type": "image/jpeg", **cors_headers(),
                                         "X-Faces-Detected": str(result["faces_detected"]),
-                                        "X-Annotated-Scale": str(scale)})
-    if outcome.annotated_jpeg is not None:
+                                        f"X-{kind.capitalize()}-Scale": str(scale)})
+    if image is not None:
         json_size = len(json.dumps(result))
-        jpeg, scale = _fit_annotated(outcome, (RESPONSE_BUDGET - json_size) * 3 // 4)
-        result = {**result, "annotated_jpeg_base64": base64.b64encode(jpeg).decode(), "annotated_scale": scale}
+        jpeg, scale = _fit_annotated(image, (RESPONSE_BUDGET - json_size) * 3 // 4)
+        result = {**result, f"{kind}_jpeg_base64": base64.b64encode(jpeg).decode(), f"{kind}_scale": scale}
     return json_response(200, result)
 
 

@@ -53,7 +53,8 @@ class Options:
     min_gender_confidence: float
     min_face_px: int
     min_sharpness: float
-    annotate: bool = True
+    annotate: bool = True  # the annotated image (boxes and labels)
+    redact: bool = False  # the redacted image (faces pixelated, nothing drawn)
 
     def merged(self, request: Any) -> Options:
         """Apply a request's `options` object; raise RequestError on a bad value."""
@@ -61,7 +62,7 @@ class Options:
             return self
         if not isinstance(request, dict):
             raise RequestError("`options` must be a JSON object", code="invalid_options")
-        known = {"min_confidence", "max_faces", "annotate"}
+        known = {"min_confidence", "max_faces", "annotate", "output"}
         unknown = sorted(set(request) - known)
         if unknown:
             raise RequestError(f"{len(unknown)} unknown option(s); known: {', '.join(sorted(known))}",
@@ -71,6 +72,14 @@ class Options:
             if not isinstance(request["annotate"], bool):
                 raise RequestError("option `annotate` must be true or false", code="invalid_options")
             changes["annotate"] = request["annotate"]
+        if "output" in request:
+            # Which image the response carries: "redacted" replaces the annotated one.
+            if request["output"] not in ("annotated", "redacted"):
+                raise RequestError("option `output` must be \"annotated\" or \"redacted\"", code="invalid_options")
+            if request.get("annotate") is False:
+                raise RequestError("option `output` needs an image: drop annotate=false", code="invalid_options")
+            redact = request["output"] == "redacted"
+            changes.update(annotate=not redact, redact=redact)
         if "min_confidence" in request:
             value = request["min_confidence"]
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.05 <= value <= 0.99:

@@ -11,6 +11,7 @@ from handler.config import SETTINGS
 from handler.imaging import decode, encode_jpeg
 from handler.logs import log
 from handler.pipeline import Options, analyze, attributes, face_label
+from handler.redact import pixelate, redaction_regions
 
 DEFAULT_OPTIONS = Options(
     min_confidence=SETTINGS.min_confidence,
@@ -23,10 +24,11 @@ DEFAULT_OPTIONS = Options(
 
 @dataclass(frozen=True)
 class Outcome:
-    """What an analysis produced: the JSON-ready result and the annotated JPEG (or None)."""
+    """What an analysis produced: the JSON-ready result and the JPEGs the options asked for (else None)."""
 
     result: dict
     annotated_jpeg: bytes | None
+    redacted_jpeg: bytes | None = None
 
 
 def parse_options(request_options: object) -> Options:
@@ -47,6 +49,12 @@ def analyze_bytes(data: bytes, options: Options = DEFAULT_OPTIONS, *, max_bytes:
     if options.annotate:
         annotated = encode_jpeg(annotate(image, faces), SETTINGS.jpeg_quality)
     timings["annotate"] = (time.perf_counter() - t1) * 1000
+    redacted = regions = None
+    if options.redact:
+        t2 = time.perf_counter()
+        regions = redaction_regions(image, models, faces, options.min_confidence)
+        redacted = encode_jpeg(pixelate(image, regions), SETTINGS.jpeg_quality)
+        timings["redact"] = (time.perf_counter() - t2) * 1000
     timings["total"] = (time.perf_counter() - t0) * 1000
     height, width = image.shape[:2]
     result = {
@@ -58,7 +66,9 @@ def analyze_bytes(data: bytes, options: Options = DEFAULT_OPTIONS, *, max_bytes:
         "models": models.ids,
         "cold_start": runtime.take_cold_start(),
     }
-    return Outcome(result, annotated)
+    if regions is not None:
+        result["redacted_regions"] = regions
+    return Outcome(result, annotated, redacted)
 
 
 def warm_up() -> None:
@@ -82,4 +92,5 @@ def warm_up() -> None:
     attributes(image, [face], models, DEFAULT_OPTIONS)
     face["label"] = face_label(face)
     encode_jpeg(annotate(image, [face]), SETTINGS.jpeg_quality)
+    pixelate(image, [face["box"]])
     log("pipeline_warmed", ms=round((time.perf_counter() - t0) * 1000, 1))

@@ -13,6 +13,7 @@ it. Storage failures propagate, so the platform retries the event.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from typing import Protocol
@@ -20,7 +21,7 @@ from typing import Protocol
 from handler.config import SETTINGS, Settings
 from handler.errors import RequestError
 from handler.logs import log
-from handler.service import analyze_bytes
+from handler.service import DEFAULT_OPTIONS, analyze_bytes
 
 MAX_KEY_BYTES = 1024  # both S3 and Cloud Storage cap object names at 1024 UTF-8 bytes
 
@@ -49,6 +50,11 @@ def output_keys(key: str, settings: Settings = SETTINGS) -> tuple[str, str]:
     if len((base + ".annotated.jpg").encode()) > MAX_KEY_BYTES:
         base = settings.output_prefix + "long-keys/" + hashlib.sha256(key.encode()).hexdigest()
     return base + ".annotated.jpg", base + ".json"
+
+
+def redacted_key(image_key: str) -> str:
+    """The redacted image's key, beside the annotated one (one byte shorter, so within the key limit too)."""
+    return image_key.removesuffix(".annotated.jpg") + ".redacted.jpg"
 
 
 def skip_reason(bucket: str, key: str, settings: Settings = SETTINGS) -> str | None:
@@ -83,7 +89,8 @@ def process_object(store: ObjectStore, bucket: str, key: str, settings: Settings
         if size > settings.max_image_bytes:
             raise RequestError(f"the object is {size:,} bytes; the limit is {settings.max_image_bytes:,}",
                                code="payload_too_large", status=413)
-        outcome = analyze_bytes(store.get(bucket, key), max_bytes=settings.max_image_bytes)
+        options = dataclasses.replace(DEFAULT_OPTIONS, redact=settings.write_redacted)
+        outcome = analyze_bytes(store.get(bucket, key), options, max_bytes=settings.max_image_bytes)
     except ObjectMissing:
         log("object_skipped", bucket=bucket, key=key[:300], reason="object_missing")
         return {"key": key, "status": "skipped", "reason": "object_missing"}
@@ -93,7 +100,11 @@ def process_object(store: ObjectStore, bucket: str, key: str, settings: Settings
         return {"key": key, "status": "error", "code": error.code, "result": json_key}
     result = {k: v for k, v in outcome.result.items() if k not in ("timings_ms", "cold_start")}
     store.put(out_bucket, image_key, outcome.annotated_jpeg, "image/jpeg")
-    result = {"input": source, "annotated_image": {"bucket": out_bucket, "key": image_key}, **result}
+    images = {"annotated_image": {"bucket": out_bucket, "key": image_key}}
+    if outcome.redacted_jpeg is not None:
+        store.put(out_bucket, redacted_key(image_key), outcome.redacted_jpeg, "image/jpeg")
+        images["redacted_image"] = {"bucket": out_bucket, "key": redacted_key(image_key)}
+    result = {"input": source, **images, **result}
     store.put(out_bucket, json_key, _json_bytes(result), "application/json")
     log("object_analyzed", bucket=bucket, key=key[:300], faces=result["faces_detected"],
         cold_start=outcome.result["cold_start"], timings_ms=outcome.result["timings_ms"])

@@ -22,7 +22,7 @@
 # ALLOW_UNAUTHENTICATED (true), and the handler settings MIN_CONFIDENCE,
 # MAX_FACES, MAX_IMAGE_BYTES, MAX_PIXELS, MIN_GENDER_CONFIDENCE, MIN_FACE_PX,
 # MIN_SHARPNESS, JPEG_QUALITY, OUTPUT_PREFIX, INPUT_PREFIX, CORS_ALLOW_ORIGIN,
-# LOG_LEVEL (unset ones keep the handler's defaults).
+# LOG_LEVEL, WRITE_REDACTED (unset ones keep the handler's defaults).
 #
 # Eventarc cannot filter Cloud Storage events by key prefix, only by bucket:
 # the handler itself ignores objects outside INPUT_PREFIX.
@@ -55,7 +55,7 @@ fi
 # --- environment variables for the functions --------------------------------
 env_vars=()
 for name in MIN_CONFIDENCE MAX_FACES MAX_IMAGE_BYTES MAX_PIXELS MIN_GENDER_CONFIDENCE \
-  MIN_FACE_PX MIN_SHARPNESS JPEG_QUALITY OUTPUT_PREFIX INPUT_PREFIX CORS_ALLOW_ORIGIN LOG_LEVEL; do
+  MIN_FACE_PX MIN_SHARPNESS JPEG_QUALITY OUTPUT_PREFIX INPUT_PREFIX CORS_ALLOW_ORIGIN LOG_LEVEL WRITE_REDACTED; do
   if [[ -n "${!name:-}" ]]; then
     env_vars+=("${name}=${!name}")
   fi

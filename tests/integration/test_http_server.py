@@ -58,6 +58,23 @@ def test_analyze_raw_body_and_jpeg_accept(http_server: str) -> None:
     assert body[:3] == b"\xff\xd8\xff" and headers["X-Faces-Detected"] == "1"
 
 
+def test_redacted_output_as_query_json_option_and_jpeg(http_server: str) -> None:
+    photo = fixture_bytes("camera.png")
+    status, _, raw = call(http_server + "/analyze?output=redacted", photo, "POST", {"Content-Type": "image/png"})
+    result = json.loads(raw)
+    assert status == 200 and result["faces_detected"] == 1 and len(result["redacted_regions"]) == 1
+    assert "annotated_jpeg_base64" not in result and result["redacted_scale"] == 1.0
+    status, by_option = post_json(http_server + "/analyze", {"image": B64(photo).decode(),
+                                                              "options": {"output": "redacted"}})
+    assert status == 200 and by_option["redacted_jpeg_base64"] == result["redacted_jpeg_base64"]
+    status, headers, body = call(http_server + "/analyze?output=redacted", photo, "POST",
+                                 {"Content-Type": "image/png", "Accept": "image/jpeg"})
+    assert status == 200 and body == base64.b64decode(result["redacted_jpeg_base64"])
+    assert headers["X-Redacted-Scale"] == "1.0"
+    status, _, raw = call(http_server + "/analyze?output=blurred", photo, "POST", {"Content-Type": "image/png"})
+    assert (status, json.loads(raw)["error"]["code"]) == (400, "invalid_options")
+
+
 def test_no_face(http_server: str) -> None:
     status, _, body = call(http_server + "/analyze", fixture_bytes("coffee.png"), "POST", {"Content-Type": "image/png"})
     assert status == 200 and json.loads(body)["faces"] == []

@@ -7,11 +7,15 @@ import dataclasses
 import json
 from urllib.parse import quote_plus
 
+import cv2
+import numpy as np
 import pytest
 from helpers import fixture_bytes, load_event
 
-from handler import aws
+from handler import aws, runtime
 from handler.config import SETTINGS
+from handler.pipeline import detect_faces
+from handler.redact import REDACT_MIN_CONFIDENCE
 
 IN, OUT = "faceread-input", "faceread-output"
 
@@ -53,6 +57,23 @@ def test_encoded_key_is_decoded_and_outputs_written(s3) -> None:
     # At-least-once delivery: the same event again gives identical outputs.
     aws.lambda_handler(s3_event(key), None)
     assert objects(s3, IN) == stored
+
+
+def test_write_redacted_puts_a_redacted_jpeg_beside_the_annotated_one(s3) -> None:
+    key = "uploads/team photo.png"
+    s3.put_object(Bucket=IN, Key=key, Body=fixture_bytes("astronaut.png"))
+    settings = dataclasses.replace(SETTINGS, write_redacted=True)
+    assert aws.handle_s3(s3_event(key), settings=settings)["records"][0]["status"] == "analyzed"
+    stored = objects(s3, IN)
+    result = json.loads(stored["results/team photo.png.json"])
+    assert result["redacted_image"] == {"bucket": IN, "key": "results/team photo.png.redacted.jpg"}
+    assert len(result["redacted_regions"]) == 1
+    redacted = cv2.imdecode(np.frombuffer(stored["results/team photo.png.redacted.jpg"], np.uint8), cv2.IMREAD_COLOR)
+    assert redacted.shape == (512, 512, 3)
+    assert detect_faces(redacted, runtime.get_models(), REDACT_MIN_CONFIDENCE) == []
+    # The redacted image is an output: its own event is skipped, like every result.
+    assert aws.lambda_handler(s3_event("results/team photo.png.redacted.jpg"), None)["records"][0]["status"] == \
+        "skipped"
 
 
 def test_output_keys_never_retrigger(s3) -> None:

@@ -15,6 +15,8 @@ def test_defaults() -> None:
     assert settings.min_gender_confidence == 0.75
     assert settings.model_dir.is_absolute()
     assert settings.output_prefix == "results/"
+    assert settings.write_redacted is False
+    assert load_settings({"WRITE_REDACTED": "TRUE"}).write_redacted is True
 
 
 def test_relative_model_dir_resolves_to_absolute(tmp_path, monkeypatch) -> None:
@@ -29,6 +31,7 @@ def test_relative_model_dir_resolves_to_absolute(tmp_path, monkeypatch) -> None:
     ({"MAX_PIXELS": "-1"}, "MAX_PIXELS"),
     ({"JPEG_QUALITY": "101"}, "JPEG_QUALITY"),
     ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+    ({"WRITE_REDACTED": "yes please"}, "WRITE_REDACTED"),
     ({"OUTPUT_PREFIX": ""}, "OUTPUT_PREFIX"),
     ({"OUTPUT_PREFIX": "uploads/results"}, "OUTPUT_PREFIX"),
 ])

@@ -35,6 +35,7 @@ ENV_VARS = {
     "INPUT_PREFIX",
     "CORS_ALLOW_ORIGIN",
     "LOG_LEVEL",
+    "WRITE_REDACTED",
 }
 
 
