@@ -44,7 +44,7 @@ def redaction_regions(image: np.ndarray, models: Models, faces: list[dict], min_
     """
     height, width = image.shape[:2]
     threshold = min(min_confidence, REDACT_MIN_CONFIDENCE)
-    boxes = [face["box"] for face in faces] + [face["box"] for face in detect_faces(image, models, threshold)]
+    boxes = [face["box"] for face in faces] + [face.box for face in detect_faces(image, models, threshold)]
     regions = {tuple(grow(box, (width, height)).values()) for box in boxes}
     return [dict(zip(("x", "y", "width", "height"), region)) for region in sorted(regions)]
 

@@ -41,8 +41,8 @@ def group_recall(faces: list[Path], size: int, models, rng: random.Random) -> li
     found = detect_faces(canvas, models, min(THRESHOLDS))
 
     def covered(cx: float, cy: float, t: float) -> bool:
-        return any(f["detection_confidence"] >= t and abs(f["box"]["x"] + f["box"]["width"] / 2 - cx) < size / 2
-                   and abs(f["box"]["y"] + f["box"]["height"] / 2 - cy) < size / 2 for f in found)
+        return any(f.detection_confidence >= t and abs(f.box["x"] + f.box["width"] / 2 - cx) < size / 2
+                   and abs(f.box["y"] + f.box["height"] / 2 - cy) < size / 2 for f in found)
 
     return [sum(covered(cx, cy, t) for cx, cy in placed) / len(placed) for t in THRESHOLDS]
 
@@ -72,7 +72,7 @@ def main() -> None:
         for i, t in enumerate(THRESHOLDS):
             found = detect_faces(image, models, t)
             boxes[i] += len(found)
-            redacted = pixelate(image, [grow(f["box"], image.shape[1::-1]) for f in found])
+            redacted = pixelate(image, [grow(f.box, image.shape[1::-1]) for f in found])
             left[i] += bool(detect_faces(redacted, models, t))
     rows[f"boxes per face, {args.faces} padded UTKFace-dev"] = list(boxes / args.faces)
     rows["faces found again after redaction"] = list(left)
