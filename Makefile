@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8080
 
-.PHONY: install models fixtures chromium serve test test-fast bench eval lint fuzz loadtest package clean
+.PHONY: install models verify-models fixtures chromium serve test test-fast bench eval lint fuzz loadtest package clean
 
 install: $(VENV)/.installed models fixtures
 
@@ -16,6 +16,11 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-eval.txt
 
 models: $(VENV)/.installed
 	$(BIN)/python models/fetch.py
+
+# The full sha256 check of every weight file (start-up checks sizes only; see README).
+# MODEL_DIR=<folder> checks another copy, e.g. a mounted volume.
+verify-models:
+	$(PYTHON) models/fetch.py --check --dest $(or $(MODEL_DIR),models)
 
 fixtures: $(VENV)/.installed
 	$(BIN)/python tests/fetch_fixtures.py

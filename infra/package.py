@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import glob
+import hashlib
 import importlib.util
 import json
 import os
@@ -367,7 +368,7 @@ def copy_models(src: Path, dest_root: Path) -> int:
     if not any(p.suffix in (".caffemodel", ".onnx") for p in picked):
         raise SystemExit(f"error: no model weights (*.caffemodel / *.onnx) in {src} (run `make models`)")
     # Every file manifest.json names (nets.*.files.*.name) must be in the package:
-    # the handler verifies them all at import time.
+    # the handler checks them all (presence and size) at import time.
     manifest = src / "manifest.json"
     if manifest.is_file():
         nets = json.loads(manifest.read_text()).get("nets", {})
@@ -386,7 +387,26 @@ def copy_models(src: Path, dest_root: Path) -> int:
         d = dest_root / "models" / s.relative_to(src)
         d.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(s, d)
+    verify_model_hashes(dest_root / "models")
     return len(picked)
+
+
+def verify_model_hashes(models: Path) -> None:
+    """Every manifest file in the staged tree has its size and sha256: the build checks the hash,
+    so the function need only check sizes at start-up (README: "Model files are hashed at build")."""
+    manifest = models / "manifest.json"
+    if not manifest.is_file():
+        return
+    for net in json.loads(manifest.read_text()).get("nets", {}).values():
+        for f in net.get("files", {}).values():
+            path = models / f["name"]
+            digest = hashlib.sha256()
+            with path.open("rb") as fh:
+                for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                    digest.update(block)
+            if path.stat().st_size != f["bytes"] or digest.hexdigest() != f["sha256"]:
+                raise SystemExit(f"error: {path.name} does not match models/manifest.json's size and sha256 "
+                                 "(run `make models`)")
 
 
 # --------------------------------------------------------------------------- #

@@ -91,12 +91,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     manifest = json.loads((HERE / "manifest.json").read_text())
     dest = args.dest.resolve()
-    dest.mkdir(parents=True, exist_ok=True)
+    if not args.check:
+        dest.mkdir(parents=True, exist_ok=True)
 
     missing = [f for f in wanted_files(manifest) if not is_valid(dest / f["name"], f)]
     if args.check:
         for f in missing:
             print(f"missing or corrupt: {dest / f['name']} (run `make models`)", file=sys.stderr)
+        if not missing:
+            print(f"models: all {len(wanted_files(manifest))} files in {dest} match the manifest's size and sha256")
         return 1 if missing else 0
     if not missing:
         print(f"models: all {len(wanted_files(manifest))} files present and verified in {dest}")

@@ -75,7 +75,7 @@ def main() -> None:
             redacted = pixelate(image, [grow(f.box, image.shape[1::-1]) for f in found])
             left[i] += bool(detect_faces(redacted, models, t))
     rows[f"boxes per face, {args.faces} padded UTKFace-dev"] = list(boxes / args.faces)
-    rows["faces found again after redaction"] = list(left)
+    rows["faces found again after redaction"] = [int(v) for v in left]
 
     print(f"{'threshold':<40}" + "".join(f"{t:>7}" for t in THRESHOLDS))
     for name, values in rows.items():

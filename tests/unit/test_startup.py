@@ -49,7 +49,6 @@ def copy_models(tmp_path: Path) -> Path:
     ("missing_dir", "model manifest not found"),
     ("missing_file", "model file missing"),
     ("truncated", "truncated or wrong file"),
-    ("corrupt", "fails its sha256 check"),
 ])
 def test_bad_models_stop_start_up_naming_the_file(tmp_path: Path, damage: str, message: str) -> None:
     models = copy_models(tmp_path)
@@ -58,18 +57,37 @@ def test_bad_models_stop_start_up_naming_the_file(tmp_path: Path, damage: str, m
         shutil.rmtree(models)
     elif damage == "missing_file":
         weights.unlink()
-    elif damage == "truncated":
-        weights.write_bytes(weights.read_bytes()[:1000])
     else:
-        data = bytearray(weights.read_bytes())
-        data[5000] ^= 0xFF
-        weights.write_bytes(bytes(data))
+        weights.write_bytes(weights.read_bytes()[:1000])
     proc = python("import handler", env={"MODEL_DIR": str(models)})
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("handler.errors.ModelError") and message in last and "make models" in last
     if damage != "missing_dir":
         assert str(weights) in last
+
+
+def test_corrupt_weights_are_caught_by_verify_models_and_the_package_build(tmp_path: Path) -> None:
+    """Same size, one byte flipped: start-up checks sizes only, so the hash checks where files are written."""
+    models = copy_models(tmp_path)
+
+    def verify_models() -> subprocess.CompletedProcess:  # what `make verify-models` runs
+        return subprocess.run([sys.executable, "models/fetch.py", "--check", "--dest", str(models)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)
+
+    assert verify_models().returncode == 0
+    weights = models / "age-v1.onnx"
+    data = bytearray(weights.read_bytes())
+    data[5000] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    proc = verify_models()
+    assert proc.returncode == 1 and f"missing or corrupt: {weights}" in proc.stderr
+    assert proc.stderr.count("missing or corrupt") == 1
+    sys.path.insert(0, str(ROOT / "infra"))
+    from package import verify_model_hashes
+
+    with pytest.raises(SystemExit, match=r"age-v1\.onnx does not match"):
+        verify_model_hashes(models)
 
 
 def test_bad_setting_stops_start_up() -> None:
