@@ -1,11 +1,12 @@
 """Command line: analyse one photo and print the JSON result.
 
-    python -m handler photo.jpg [--out annotated.jpg] [--max-faces N] [--min-confidence C]
+    python -m handler photo.jpg [--out annotated.jpg] [--redacted redacted.jpg] [--max-faces N] [--min-confidence C]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
                     "Defaults come from the environment (see the README's configuration table).")
     parser.add_argument("photo", type=Path, help="image file (JPEG, PNG, WebP or BMP)")
     parser.add_argument("--out", type=Path, help="write the annotated image (JPEG) here")
+    parser.add_argument("--redacted", type=Path, help="write the redacted image (JPEG, every face pixelated) here")
     parser.add_argument("--max-faces", type=int, help="analyse at most this many faces (<= MAX_FACES)")
     parser.add_argument("--min-confidence", type=float, help="detector confidence threshold, 0.05-0.99")
     args = parser.parse_args(argv)
@@ -28,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
                                          ("annotate", args.out is not None)) if v is not None}
     try:
         data = args.photo.read_bytes()
-        outcome = analyze_bytes(data, parse_options(request_options))
+        options = dataclasses.replace(parse_options(request_options), redact=args.redacted is not None)
+        outcome = analyze_bytes(data, options)
     except OSError as exc:
         print(json.dumps({"error": {"code": "unreadable_file", "message": str(exc)}}), file=sys.stderr)
         return 2
@@ -37,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.out is not None and outcome.annotated_jpeg is not None:
         args.out.write_bytes(outcome.annotated_jpeg)
+    if args.redacted is not None and outcome.redacted_jpeg is not None:
+        args.redacted.write_bytes(outcome.redacted_jpeg)
     print(json.dumps(outcome.result, indent=2))
     return 0
 

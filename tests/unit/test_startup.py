@@ -135,15 +135,16 @@ def test_snapstart_hooks_only_on_lambda(on_lambda: bool) -> None:
         assert out["hooks"] == [0, 0]
 
 
-def test_cli_prints_json_and_writes_the_annotated_image(tmp_path: Path) -> None:
-    out = tmp_path / "annotated.jpg"
-    proc = subprocess.run([sys.executable, "-m", "handler", "tests/fixtures/camera.png", "--out", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+def test_cli_prints_json_and_writes_the_annotated_and_redacted_images(tmp_path: Path) -> None:
+    out, redacted = tmp_path / "annotated.jpg", tmp_path / "redacted.jpg"
+    proc = subprocess.run([sys.executable, "-m", "handler", "tests/fixtures/camera.png", "--out", str(out),
+                           "--redacted", str(redacted)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     # stdout is the result alone (pipeable); the start-up logs went to stderr
     assert json.loads(proc.stdout)["faces"][0]["gender"]["value"] == "male"
     assert '"event":"models_ready"' in proc.stderr
-    assert out.read_bytes()[:3] == b"\xff\xd8\xff"
+    assert out.read_bytes()[:3] == b"\xff\xd8\xff" and redacted.read_bytes()[:3] == b"\xff\xd8\xff"
+    assert out.read_bytes() != redacted.read_bytes()
     bad = subprocess.run([sys.executable, "-m", "handler", "README.md"], cwd=ROOT, capture_output=True,
                          text=True, timeout=120)
     assert bad.returncode == 1 and bad.stdout == ""
