@@ -37,7 +37,7 @@ def event_kind(event: object) -> str:
         return WARMUP
     records = event.get("Records")
     if isinstance(records, list) and records and all(isinstance(r, dict) for r in records):
-        sources = {r.get("eventSource") for r in records}
+        sources = {str(r.get("eventSource")) for r in records}
         if sources == {"aws:s3"}:
             return S3
         if sources == {"aws:sqs"}:

@@ -104,8 +104,9 @@ def batch_operations_result(summary: dict) -> tuple[str, str]:
         code, text = "PermanentFailure", summary["code"]
     elif status == "skipped":
         # A folder placeholder in a listing is expected; any other skip means the manifest named the wrong keys.
-        code = "Succeeded" if summary["reason"] == "folder_placeholder" else "PermanentFailure"
-        text = "skipped: " + summary["reason"]
+        reason = summary["reason"]
+        code = "Succeeded" if reason == "folder_placeholder" else "PermanentFailure"
+        text = reason if reason == "object_missing" else "skipped: " + reason
     else:
         code, text = ("TemporaryFailure" if summary.get("transient") else "PermanentFailure"), summary["code"]
     if len(text) > RESULT_STRING_LIMIT:
