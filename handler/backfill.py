@@ -139,7 +139,46 @@ def run_batch_operations(args, s3, keys: list[str]) -> int:
     print(f"\n{job['Status']}: {p.get('NumberOfTasksSucceeded', 0):,} succeeded, "
           f"{p.get('NumberOfTasksFailed', 0):,} failed; report under s3://{args.output_bucket}/batch/reports/",
           file=sys.stderr)
+    summarize_report(s3, args.output_bucket, f"batch/reports/job-{job_id}/manifest.json", f"job-{job_id}")
     return 0 if job["Status"] == "Complete" else 1
+
+
+def summarize_report(s3, bucket: str, manifest_key: str, run: str) -> dict:
+    """The job summary from a Batch Operations completion report (its manifest.json lists the CSV files)."""
+    from handler.aws import S3Store
+    from handler.batch import JobSummary, summary_from_report_row
+
+    summary = JobSummary()
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
+    for part in manifest.get("Results", []):
+        body = s3.get_object(Bucket=part["Bucket"], Key=part["Key"])["Body"].read().decode()
+        for row in csv.reader(io.StringIO(body)):
+            summary.add(summary_from_report_row(row))
+    return _publish(S3Store(s3), bucket, run, summary)
+
+
+def summarize_map_results(s3, bucket: str, manifest_key: str, run: str) -> dict:
+    """The job summary from a Distributed Map's ResultWriter output: every batch's per-item results."""
+    from handler.aws import S3Store
+    from handler.batch import JobSummary
+
+    summary = JobSummary()
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
+    for part in manifest.get("ResultFiles", {}).get("SUCCEEDED", []):
+        for child in json.loads(s3.get_object(Bucket=bucket, Key=part["Key"])["Body"].read()):
+            for item in json.loads(child.get("Output") or "{}").get("results", []):
+                summary.add(item)
+    return _publish(S3Store(s3), bucket, run, summary)
+
+
+def _publish(store, bucket: str, run: str, summary) -> dict:
+    from handler.batch import write_summary
+
+    json_key, _ = write_summary(store, bucket, f"batch/summaries/{run}/", summary)
+    totals = summary.to_dict()
+    print(f"summary s3://{bucket}/{json_key}", file=sys.stderr)
+    print(json.dumps(totals))
+    return totals
 
 
 def run_distributed_map(args) -> int:
@@ -160,6 +199,13 @@ def run_distributed_map(args) -> int:
             break
         time.sleep(args.poll_seconds)
     print(f"\n{status}; per-batch results under s3://{args.output_bucket}/batch/map-results/", file=sys.stderr)
+    s3 = boto3.client("s3", endpoint_url=args.endpoint_url or None)
+    # ResultWriter puts <prefix>/<map run id>/manifest.json: the newest one is this run's.
+    manifests = [o for o in list_objects(s3, args.output_bucket, "batch/map-results/")
+                 if o["Key"].endswith("/manifest.json")]
+    if manifests:
+        newest = max(manifests, key=lambda o: o["LastModified"])["Key"]
+        summarize_map_results(s3, args.output_bucket, newest, "map-" + execution.rsplit(":", 1)[-1])
     return 0 if status == "SUCCEEDED" else 1
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote_plus
 
 from handler.config import SETTINGS, Settings
 from handler.logs import log
@@ -176,6 +178,38 @@ class JobSummary:
             else:
                 writer.writerow([name, value])
         return out.getvalue()
+
+
+_LABEL = re.compile(r"(Female|Male|Gender unclear), (\(\d+-\d+\))")
+_GENDER = {"Female": "female", "Male": "male", "Gender unclear": "unknown"}
+
+
+def summary_from_report_row(row: list[str]) -> dict:
+    """A per-object summary from a Batch Operations completion report row.
+
+    Row: bucket, key, version, task status, error code, HTTP status, result message (our resultString).
+    Faces and codes are exact; genders and age buckets come from the labels the resultString lists,
+    so faces labelled "Face unclear" (and labels cut at 240 characters) are not in those counts.
+    """
+    key, message = unquote_plus(row[1]), row[6] if len(row) > 6 else ""
+    faces = re.match(r"(?:unchanged, )?(\d+) faces?", message)
+    if faces:
+        labels = _LABEL.findall(message)
+        return {"key": key, "status": "unchanged" if message.startswith("unchanged") else "analyzed",
+                "faces": int(faces.group(1)), "genders": [_GENDER[g] for g, _ in labels],
+                "age_buckets": [b for _, b in labels]}
+    if message.startswith("skipped: "):
+        return {"key": key, "status": "skipped", "reason": message.removeprefix("skipped: ")}
+    if message == "object_missing":
+        return {"key": key, "status": "skipped", "reason": message}
+    code = message.split(":")[0] or row[4] or "unknown"
+    return {"key": key, "status": "error" if row[3] == "failed" and code in _BAD_IMAGE_CODES else "failed",
+            "code": code}
+
+
+# Codes a bad image produces (handler.errors / imaging): a PermanentFailure that is the photo's fault.
+_BAD_IMAGE_CODES = frozenset({"invalid_image", "empty_image", "unsupported_media_type", "payload_too_large",
+                              "too_many_pixels"})
 
 
 def write_summary(store: ObjectStore, bucket: str, prefix: str, summary: JobSummary) -> tuple[str, str]:

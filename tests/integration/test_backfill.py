@@ -72,3 +72,36 @@ def test_batch_operations_manifest_and_request_follow_the_api_model(photos) -> N
     validate_parameters(request, model.operation_model("CreateJob").input_shape)  # raises if malformed
     assert request["Operation"]["LambdaInvoke"]["InvocationSchemaVersion"] == "2.0"
     assert request["Report"]["ReportScope"] == "AllTasks"
+
+
+def test_summaries_from_a_batch_operations_report_and_a_map_result_writer(s3, photos, capsys) -> None:
+    # A completion report as Batch Operations writes it (manifest.json + headerless CSV), our resultStrings.
+    rows = [[BUCKET, "uploads/old/0+%C3%BC.jpg", "", "succeeded", "200", "", "2 faces: Female, (25-32); Male, (38-43)"],
+            [BUCKET, "uploads/old/1.jpg", "", "succeeded", "200", "", "unchanged, 0 faces"],
+            [BUCKET, "uploads/old/readme.txt", "", "failed", "PermanentFailure", "", "invalid_image"],
+            [BUCKET, "uploads/old/2.jpg", "", "failed", "TemporaryFailure", "", "SlowDown"]]
+    report = io.StringIO()
+    csv.writer(report).writerows(rows)
+    s3.put_object(Bucket=OUT, Key="batch/reports/job-1/results/a.csv", Body=report.getvalue().encode())
+    s3.put_object(Bucket=OUT, Key="batch/reports/job-1/manifest.json", Body=json.dumps({
+        "Format": "Report_CSV_20180820", "ReportCreationDate": "2026-12-02T16:00:00Z", "ReportSchema": "",
+        "Results": [{"TaskExecutionStatus": "succeeded", "Bucket": OUT, "MD5Checksum": "x",
+                     "Key": "batch/reports/job-1/results/a.csv"}]}).encode())
+    totals = backfill.summarize_report(s3, OUT, "batch/reports/job-1/manifest.json", "job-1")
+    assert (totals["images"], totals["faces"], totals["bad_images"], totals["storage_failures"]) == (3, 2, 1, 1)
+    assert totals["gender"] == {"female": 1, "male": 1, "unknown": 0}
+    assert totals["failures_by_code"] == {"SlowDown": 1, "invalid_image": 1} and totals["found_rate"] == 0.5
+
+    # ResultWriter's output: manifest.json naming SUCCEEDED_0.json, each child's Output our handler's answer.
+    from handler import aws
+    items = [{"Etag": o["ETag"], "Key": o["Key"], "Size": o["Size"]}
+             for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="uploads/old/")["Contents"]]
+    output = aws.handle_map_batch({"BatchInput": {"bucket": BUCKET}, "Items": items})
+    s3.put_object(Bucket=OUT, Key="batch/map-results/run-1/SUCCEEDED_0.json",
+                  Body=json.dumps([{"Status": "SUCCEEDED", "Output": json.dumps(output)}]).encode())
+    s3.put_object(Bucket=OUT, Key="batch/map-results/run-1/manifest.json", Body=json.dumps({
+        "DestinationBucket": OUT, "MapRunArn": "arn", "ResultFiles": {
+            "FAILED": [], "PENDING": [], "SUCCEEDED": [{"Key": "batch/map-results/run-1/SUCCEEDED_0.json"}]}}).encode())
+    totals = backfill.summarize_map_results(s3, OUT, "batch/map-results/run-1/manifest.json", "map-1")
+    assert (totals["images"], totals["bad_images"], totals["skipped"]) == (7, 1, 1)  # + the folder placeholder
+    assert json.loads(s3.get_object(Bucket=OUT, Key="batch/summaries/map-1/summary.json")["Body"].read()) == totals
