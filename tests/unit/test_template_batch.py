@@ -115,3 +115,17 @@ def test_distributed_map_definition(definition: dict) -> None:
     assert task["Parameters"]["FunctionName"].endswith(":live")
     [retry] = task["Retry"]
     assert {"Lambda.TooManyRequestsException", "RetryableBatchError"} <= set(retry["ErrorEquals"])
+
+
+def test_cloud_run_job_runs_the_sharded_entry_point() -> None:
+    import yaml
+
+    job = yaml.safe_load((ROOT / "infra" / "gcp" / "job.yaml").read_text())
+    assert job["kind"] == "Job"
+    spec = job["spec"]["template"]["spec"]
+    assert spec["taskCount"] >= 1 and spec["parallelism"] >= 1
+    [container] = spec["template"]["spec"]["containers"]
+    assert container["command"] == ["python", "-m", "handler.gcs_job"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert {"JOB_BUCKET", "JOB_PREFIX", "OUTPUT_BUCKET"} <= set(env) and env["JOB_BUCKET"] != env["OUTPUT_BUCKET"]
+    assert spec["template"]["spec"]["maxRetries"] > 0  # a task with a storage failure exits 1 and is retried
