@@ -141,11 +141,26 @@ def _json_bytes(payload: dict) -> bytes:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _stored_result(store: ObjectStore, bucket: str, key: str) -> ObjectInfo | None:
+def _unchanged(store: ObjectStore, bucket: str, json_key: str, source: ObjectInfo, fingerprint: str) -> dict | None:
+    """The summary of a current result (one HEAD), or None when the object must be (re)analysed."""
     try:
-        return store.head(bucket, key)
+        stored = store.head(bucket, json_key)
     except ObjectMissing:
         return None
+    if not is_current(stored, source, fingerprint):
+        return None
+    meta = stored.metadata
+    return {"status": "unchanged", "result": json_key,
+            **({"code": meta[META_ERROR]} if META_ERROR in meta else _facts_from_meta(meta))}
+
+
+def _provenance(bucket: str, key: str, source: ObjectInfo, fingerprint: str) -> tuple[dict, dict[str, str]]:
+    """(the result's `input` object, the skip rule's metadata) for a source."""
+    described: dict = {"bucket": bucket, "key": key, "bytes": source.size, "etag": source.etag}
+    meta = {META_ANALYSIS: fingerprint, META_ETAG: source.etag or ""}
+    if source.version:
+        described["version"] = meta[META_VERSION] = source.version
+    return described, meta
 
 
 def process_object(store: ObjectStore, bucket: str, key: str, settings: Settings = SETTINGS, *,
@@ -164,22 +179,15 @@ def process_object(store: ObjectStore, bucket: str, key: str, settings: Settings
     fingerprint = analysis_fingerprint(options, settings)
     source = source or ObjectInfo()
     try:
-        if not (source.etag or source.version):
+        if not (source.etag or source.version):  # nothing to compare a result with: ask the source
             source = store.head(bucket, key)
-        stored = _stored_result(store, out_bucket, json_key)
-        if stored is not None and is_current(stored, source, fingerprint):
+        unchanged = _unchanged(store, out_bucket, json_key, source, fingerprint)
+        if unchanged:
             log("object_unchanged", bucket=bucket, key=key[:300])
-            meta = stored.metadata
-            done = {"key": key, "status": "unchanged", "result": json_key}
-            return {**done, "code": meta[META_ERROR]} if META_ERROR in meta else {**done, **_facts_from_meta(meta)}
+            return {"key": key, **unchanged}
         if not source.complete:  # size for the limit, ETag to record
             source = store.head(bucket, key)
-        meta = {META_ANALYSIS: fingerprint, META_ETAG: source.etag or ""}
-        if source.version:
-            meta[META_VERSION] = source.version
-        described = {"bucket": bucket, "key": key, "bytes": source.size, "etag": source.etag}
-        if source.version:
-            described["version"] = source.version
+        described, meta = _provenance(bucket, key, source, fingerprint)
         if source.size > settings.max_image_bytes:
             raise RequestError(f"the object is {source.size:,} bytes; the limit is {settings.max_image_bytes:,}",
                                code="payload_too_large", status=413)
