@@ -28,9 +28,11 @@ import uuid
 from collections.abc import Iterator
 from urllib.parse import quote_plus
 
-# Measured by `make bench-backfill` on one core of the 2-core dev machine (README, "Backfill"):
-# a 640x480 photo with one face, end to end through the per-object flow, against moto.
-DEFAULT_MS_PER_IMAGE = 60.0
+# A 640x480 one-face photo on Lambda at 2048 MB (README, "Backfill: measured, and 1 M images"): the
+# analysis, 30 ms (`make bench`), times the flow's same-run overhead against local moto (1.96x,
+# `make bench-backfill`), plus in-region S3 latency for HEAD, GET and two PUTs (~65 ms, estimated).
+# Pass --ms-per-image for other photos: a 12 MP phone photo is ~480 ms.
+DEFAULT_MS_PER_IMAGE = 125.0
 LAMBDA_GB_SECOND = 0.0000166667  # x86, us-east-1 list price
 LAMBDA_PER_REQUEST = 0.20 / 1_000_000
 BATCH_OPS_PER_JOB, BATCH_OPS_PER_OBJECT = 0.25, 1.00 / 1_000_000
@@ -66,7 +68,7 @@ def estimate(count: int, total_bytes: int, ms_per_image: float, memory_mb: int, 
     dmap = -(-count // batch_size) * LAMBDA_PER_REQUEST  # (+ Step Functions transitions, see README)
     return [
         ("objects", f"{count:,} ({total_bytes / 1e9:,.2f} GB)"),
-        ("ms per image (1 vCPU)", f"{ms_per_image:.0f}"),
+        (f"ms per image (Lambda, {memory_mb} MB)", f"{ms_per_image:.0f}"),
         ("compute, serial", f"{seconds / 3600:,.1f} h"),
         (f"wall clock at {concurrency:,}-way", f"{seconds / concurrency / 60:,.1f} min"),
         (f"Lambda compute ({memory_mb} MB)", f"${compute:,.2f}"),
