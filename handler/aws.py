@@ -99,24 +99,24 @@ class S3Store:
 
 
 def _run_refs(refs: list[ObjectRef], store: ObjectStore, settings: Settings,
-              options: Options = DEFAULT_OPTIONS) -> list[tuple[ObjectRef, dict, Exception | None]]:
-    """Each created object through the per-object flow; other event names are skipped."""
+              options: Options = DEFAULT_OPTIONS) -> list[tuple[dict, Exception | None]]:
+    """(summary, storage failure or None) per object; events other than ObjectCreated are skipped."""
     done = []
     for ref in refs:
         if not ref.event_name.startswith("ObjectCreated:"):
-            done.append((ref, {"key": ref.key, "status": "skipped", "reason": "not_object_created"}, None))
+            done.append(({"key": ref.key, "status": "skipped", "reason": "not_object_created"}, None))
         else:
-            done.append((ref, *run_one(store, ref.bucket, ref.key, settings, source=ref.source, options=options)))
+            done.append(run_one(store, ref.bucket, ref.key, settings, source=ref.source, options=options))
     return done
 
 
 def handle_s3(event: dict, store: ObjectStore | None = None, settings: Settings = SETTINGS) -> dict:
     """Process every record; re-raise the first storage failure after trying them all, so Lambda retries."""
     done = _run_refs(s3_records(event), store or S3Store(s3_client()), settings)
-    failure = next((exc for _, _, exc in done if exc is not None), None)
+    failure = next((exc for _, exc in done if exc is not None), None)
     if failure is not None:
         raise failure
-    return {"records": [summary for _, summary, _ in done]}
+    return {"records": [summary for summary, _ in done]}
 
 
 def handle_sqs(event: dict, store: ObjectStore | None = None, settings: Settings = SETTINGS) -> dict:
@@ -137,7 +137,7 @@ def handle_sqs(event: dict, store: ObjectStore | None = None, settings: Settings
             log("message_not_s3_event", level=30, message_id=message_id)
             failures.append(message_id)
             continue
-        if any(exc is not None for _, _, exc in _run_refs(s3_records(body), store, settings)):
+        if any(exc is not None for _, exc in _run_refs(s3_records(body), store, settings)):
             failures.append(message_id)
     return {"batchItemFailures": [{"itemIdentifier": m} for m in failures]}
 
@@ -184,10 +184,10 @@ def handle_map_batch(event: dict, store: ObjectStore | None = None, settings: Se
     batch_input, refs = map_items(event)
     options = options_from_arguments(batch_input.get("options"))  # bad options fail every batch: RequestError
     done = _run_refs(refs, store, settings, options)
-    transient = [s["key"] for _, s, exc in done if exc is not None and s.get("transient")]
+    transient = [s["key"] for s, exc in done if exc is not None and s.get("transient")]
     if transient:
         raise RetryableBatchError(f"{len(transient)} of {len(done)} items hit a transient storage failure")
-    return {"results": [compact(summary) for _, summary, _ in done]}
+    return {"results": [compact(summary) for summary, _ in done]}
 
 
 def lambda_handler(event: Any, context: Any) -> dict:
