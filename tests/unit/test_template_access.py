@@ -170,20 +170,24 @@ def test_reserved_concurrency_is_a_parameter(tpl: dict) -> None:
     assert "ReservedConcurrentExecutions" not in unset
 
 
-@pytest.mark.parametrize("env", ["dev", "prod"])
-def test_samconfig_profile_is_valid_and_sized(tpl: dict, env: str) -> None:
-    overrides = samconfig_overrides(env)
+@pytest.mark.parametrize("env", ["template defaults", "dev", "prod"])
+def test_profile_is_valid_and_fits_under_the_cap(tpl: dict, env: str) -> None:
+    overrides = {} if env == "template defaults" else samconfig_overrides(env)
     for name, value in overrides.items():
         check_value(name, value, tpl["Parameters"][name])
-    deployed = resolve(tpl, overrides)  # also checks the Rules
-    p = {k: v for k, v in deployed["Parameters"].items()}
+    p = resolve(tpl, overrides)["Parameters"]  # also checks the Rules
     reserved, provisioned = int(p["ReservedConcurrency"]), int(p["ProvisionedConcurrency"])
     assert reserved > 0, f"{env}: no spending cap"
     assert provisioned <= reserved, f"{env}: Lambda refuses provisioned > reserved concurrency"
-    # The API refuses a flood (429) before Lambda's cap does: a burst plus a second's worth of
-    # the slowest requests fits under the reserved concurrency.
-    in_flight = int(p["AnalyzeBurstLimit"]) + int(p["AnalyzeRateLimit"]) * SLOWEST_REQUEST_S
-    assert in_flight <= reserved, f"{env}: throttle admits {in_flight:.1f} concurrent > cap {reserved}"
+    # The API refuses a flood (429) before Lambda's cap does: a burst plus a second's worth of the
+    # slowest requests fits under the reserved concurrency, beside what queue and batch work may
+    # take (every *MaxConcurrency parameter: an SQS event source's MaximumConcurrency, a
+    # Distributed Map's MaxConcurrency). A throttled SQS batch counts towards maxReceiveCount.
+    http = int(p["AnalyzeBurstLimit"]) + int(p["AnalyzeRateLimit"]) * SLOWEST_REQUEST_S
+    batch = {name: int(value) for name, value in p.items() if name.endswith("MaxConcurrency")}
+    assert http + sum(batch.values()) <= reserved, (
+        f"{env}: HTTP {http:.1f} + {batch} concurrent > ReservedConcurrency {reserved}; "
+        "see infra/README.md, 'Throttling, sized from what a request costs'")
 
 
 def test_prod_authenticates_and_dev_is_what_the_readme_says(tpl: dict) -> None:
