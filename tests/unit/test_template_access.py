@@ -95,6 +95,13 @@ def test_authorizer_guards_analyze_only(tpl: dict, mode: str) -> None:
         assert "AuthorizerId" not in analyze
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_deploy_output_says_who_may_call(tpl: dict, mode: str) -> None:
+    access = resolve(tpl, MODES[mode])["Outputs"]["Access"]["Value"]
+    assert access.startswith("PUBLIC") == (mode == "none")
+    assert f"ApiAuth={mode}" in access
+
+
 def test_jwt_scopes_are_optional(tpl: dict) -> None:
     analyze = routes(resolve(tpl, {**MODES["jwt"], "JwtScopes": "faceread/analyze"}))["POST /analyze"]
     assert analyze["AuthorizationScopes"] == {"Fn::Split": [",", {"Ref": "JwtScopes"}]}
