@@ -70,6 +70,8 @@ def test_cfn_lint_each_mode(tpl: dict, mode: str) -> None:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_authorizer_guards_analyze_only(tpl: dict, mode: str) -> None:
+    for name, value in MODES[mode].items():
+        check_value(name, value, tpl["Parameters"][name])
     deployed = resolve(tpl, MODES[mode])
     by_key = routes(deployed)
     assert set(by_key) == {"POST /analyze"} | PUBLIC_ROUTES
