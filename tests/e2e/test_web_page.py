@@ -1,16 +1,30 @@
-"""The web page in headless Chromium (Debian's), driven by Playwright, against functions-framework."""
+"""The web page in headless Chromium (Debian's), driven by Playwright, against functions-framework.
+
+One browser and one server for the module. Screenshots at phone, tablet and desktop widths go to
+build/screenshots/ for a person to look at.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
-from helpers import FIXTURES
-from servers import functions_framework
+from helpers import FIXTURES, fixture_image, jpeg
+from servers import ROOT, functions_framework
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+SCREENSHOTS = ROOT / "build" / "screenshots"
+WIDTHS = (375, 768, 1280)
+UPLOAD_BYTES = 4 * 1024 * 1024  # the page's upload limit
+# The page's main blocks, which must never overlap one another.
+BLOCKS = ["header", "#drop", "#status-row", "#photo", "#faces"]
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +47,7 @@ def browser():
 
 @pytest.fixture
 def page(browser, page_url):
-    page = browser.new_page()
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors: list[str] = []
     page.on("console", lambda m: m.type == "error" and errors.append(m.text))
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -42,33 +56,166 @@ def page(browser, page_url):
     page.close()
 
 
-def test_upload_photo_shows_annotated_image_and_table(page) -> None:
+def upload(page, path: Path) -> str:
+    """Pick a file as a person would and wait for the page's verdict; the status text."""
+    page.set_input_files("#file", str(path))
+    page.wait_for_function("() => { const s = document.getElementById('status').textContent;"
+                           " return s && !s.endsWith('…'); }", timeout=60_000)
+    return page.locator("#status").inner_text()
+
+
+def overlaps(a: dict, b: dict) -> bool:
+    """Two bounding boxes share area (touching edges are fine)."""
+    return (min(a["x"] + a["width"], b["x"] + b["width"]) - max(a["x"], b["x"]) > 0.5
+            and min(a["y"] + a["height"], b["y"] + b["height"]) - max(a["y"], b["y"]) > 0.5)
+
+
+def test_photo_gives_a_card_per_face_linked_to_its_box(page) -> None:
     page, errors = page
-    page.set_input_files("#file", str(FIXTURES / "astronaut.png"))
-    page.wait_for_selector("#result:not([hidden])", timeout=30_000)
-    rows = page.locator("#faces tbody tr")
-    assert rows.count() == 1
-    assert rows.first.locator("td").nth(1).inner_text().startswith("Female")
-    assert page.locator("#annotated").evaluate("img => img.complete && img.naturalWidth") == 512
-    assert page.locator("#status").inner_text() == "1 face found."
+    with page.expect_request("**/analyze*") as request:
+        status = upload(page, FIXTURES / "astronaut.png")
+    assert status == "1 face found."
+    assert request.value.url.endswith("?annotate=false")  # the page draws the boxes itself
+    card, box = page.locator(".card"), page.locator(".box")
+    assert card.count() == 1 and box.count() == 1
+    assert card.locator("h3").inner_text().endswith("Female, (25-32)")
+    assert "sure" in card.locator("dd").first.inner_text()
+    # The crop is cut from the photo: not blank.
+    spread = card.locator("canvas.crop").evaluate(
+        "c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        " return Math.max(...d.filter((_, i) => i % 4 === 0)) - Math.min(...d.filter((_, i) => i % 4 === 0)); }")
+    assert spread > 100
+    box.hover()
+    assert "hot" in card.get_attribute("class")
+    page.mouse.move(0, 0)
+    assert "hot" not in card.get_attribute("class")
+    # Keyboard: the buttons first, then the card; focusing the card lights its box.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "choose"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "face-1"
+    assert "hot" in box.get_attribute("class")
     assert errors == []
 
 
-def test_no_face_message(page) -> None:
+def test_layout_at_phone_tablet_and_desktop_widths(page, four_faces_jpeg, tmp_path) -> None:
     page, errors = page
-    page.set_input_files("#file", str(FIXTURES / "coffee.png"))
-    page.wait_for_selector("#result:not([hidden])", timeout=30_000)
-    assert "No face found" in page.locator("#status").inner_text()
+    photo = tmp_path / "four friends.jpg"
+    photo.write_bytes(four_faces_jpeg)
+    assert upload(page, photo) == "4 faces found."
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth"), width
+        blocks = [page.locator(s).bounding_box() for s in BLOCKS]
+        cards = [c.bounding_box() for c in page.locator(".card").all()]
+        assert len(cards) == 4 and all(blocks)
+        for group in (blocks, cards):
+            for i, a in enumerate(group):
+                assert a["x"] >= 0 and a["x"] + a["width"] <= width, (width, i, a)
+                assert not any(overlaps(a, b) for b in group[i + 1:]), (width, i, a)
+        frame = page.locator("#frame").bounding_box()
+        for box in page.locator(".box").all():
+            b = box.bounding_box()
+            assert frame["x"] <= b["x"] and b["x"] + b["width"] <= frame["x"] + frame["width"] + 1
+        page.screenshot(path=str(SCREENSHOTS / f"page-{width}.png"), full_page=True)
     assert errors == []
 
 
-def test_text_file_gives_a_readable_error(page, tmp_path) -> None:
+def test_phones_get_a_camera_button(browser, page_url) -> None:
+    context = browser.new_context(viewport={"width": 375, "height": 800}, has_touch=True, is_mobile=True)
+    page = context.new_page()
+    page.goto(page_url)
+    assert page.locator("#camera").is_visible()
+    assert page.locator("#camera-file").get_attribute("capture") == "user"
+    assert page.locator("#file").get_attribute("accept") == "image/*"
+    context.close()
+
+
+def test_text_file_is_refused_in_the_browser_in_plain_words(page, tmp_path) -> None:
     page, _ = page
+    sent: list[str] = []
+    page.on("request", lambda r: "/analyze" in r.url and sent.append(r.url))
     note = tmp_path / "notes.txt"
     note.write_text("<b>not</b> a photo")
-    page.set_input_files("#file", str(note))
-    page.wait_for_selector("#status.error", timeout=30_000)
-    message = page.locator("#status").inner_text()
-    assert message.startswith("Sorry, that didn't work:")
+    assert upload(page, note) == "notes.txt is not a photo. Choose a JPEG, PNG, WebP or BMP photo."
     assert "<b>" not in page.locator("#status").inner_html()
-    assert page.locator("#result").is_hidden()
+    assert sent == [] and page.locator("#result").is_hidden() and page.locator("#retry").is_hidden()
+
+
+def test_damaged_photo_gets_a_plain_sentence(page, tmp_path) -> None:
+    page, _ = page
+    broken = tmp_path / "holiday.jpg"
+    broken.write_bytes(jpeg(fixture_image("camera.png"))[:3000])
+    assert upload(page, broken).startswith("holiday.jpg could not be read as a photo: the file looks damaged")
+
+
+def test_no_face_says_so(page) -> None:
+    page, errors = page
+    status = upload(page, FIXTURES / "coffee.png")
+    assert status.startswith("No face found in coffee.png.")
+    assert page.locator(".card").count() == 0 and page.locator("#faces").is_hidden()
+    assert errors == []
+
+
+def test_blurry_face_says_why(page, tmp_path) -> None:
+    page, _ = page
+    blurred = tmp_path / "blurred.png"
+    cv2.imwrite(str(blurred), cv2.GaussianBlur(fixture_image("astronaut.png"), (0, 0), 3))
+    assert upload(page, blurred).startswith("1 face found, but it is too blurry to tell age and gender.")
+    assert "The face is blurry." in page.locator(".card").inner_text()
+
+
+def test_large_photo_is_shrunk_in_the_browser(page, tmp_path) -> None:
+    page, errors = page
+    # An 8 MB phone-sized photo: the astronaut at 3200 px with sensor-like noise, which JPEG can't compress.
+    big = cv2.resize(fixture_image("astronaut.png"), (3200, 3200), interpolation=cv2.INTER_CUBIC)
+    noise = np.random.default_rng(0).integers(-50, 51, (256, 256, 3), dtype=np.int16)
+    photo = tmp_path / "phone.jpg"
+    photo.write_bytes(jpeg(np.clip(big + np.tile(noise, (13, 13, 1))[:3200, :3200], 0, 255).astype(np.uint8), 95))
+    assert photo.stat().st_size > 8_000_000
+    assert upload(page, photo) == "1 face found."
+    note = page.locator("#notes").inner_text()
+    sent = re.search(r"so your browser shrank it to ([\d.]+) MB \((\d+) × (\d+)\) before sending it", note)
+    assert sent, note
+    assert float(sent[1]) * 1e6 <= UPLOAD_BYTES and int(sent[2]) == int(sent[3]) < 3200
+    assert errors == []
+
+
+def test_gif_is_converted_in_the_browser(page, tmp_path) -> None:
+    page, _ = page
+    image = pytest.importorskip("PIL.Image")
+    gif = tmp_path / "party.gif"
+    image.open(FIXTURES / "astronaut.png").convert("P").save(gif)
+    assert upload(page, gif) == "1 face found."
+    assert "is a GIF image, so your browser converted it to JPEG" in page.locator("#notes").inner_text()
+
+
+@pytest.mark.parametrize(("reply", "expected"), [
+    (None, "Couldn't reach the service."),
+    ({"status": 503, "body": "Service Unavailable"}, "The service is starting up or took too long"),
+    ({"status": 429, "body": json.dumps({"message": "Too Many Requests"})}, "The service is busy right now."),
+    ({"status": 500, "content_type": "application/json",
+      "body": json.dumps({"error": {"code": "internal_error", "message": "internal error"}})},
+     "Something went wrong on our side while analysing astronaut.png."),
+])
+def test_gateway_and_network_failures_read_plainly(page, reply, expected) -> None:
+    """What API Gateway or the network can answer, which our server never does, simulated at the browser."""
+    page, _ = page
+    page.route("**/analyze*", lambda route: route.abort() if reply is None else route.fulfill(**reply))
+    assert upload(page, FIXTURES / "astronaut.png").startswith(expected)
+    assert page.locator("#retry").is_visible()  # these are worth another try
+
+
+def test_accessibility_scan_finds_nothing_serious(page) -> None:
+    if not AXE.is_file():
+        pytest.skip("axe-core is not installed (`make axe` installs it)")
+    page, _ = page
+    page.add_script_tag(path=str(AXE))
+    scan = "async () => (await axe.run()).violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.length}))"
+    before = page.evaluate(scan)
+    upload(page, FIXTURES / "astronaut.png")
+    after = page.evaluate(scan)
+    serious = [v for v in before + after if v["impact"] in ("serious", "critical")]
+    assert serious == [], serious
+
