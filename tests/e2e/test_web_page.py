@@ -118,6 +118,7 @@ def test_layout_at_phone_tablet_and_desktop_widths(page, four_faces_jpeg, tmp_pa
         for box in page.locator(".box").all():
             b = box.bounding_box()
             assert frame["x"] <= b["x"] and b["x"] + b["width"] <= frame["x"] + frame["width"] + 1
+        page.locator(".card").nth(1).hover()  # shows the card-to-box link
         page.screenshot(path=str(SCREENSHOTS / f"page-{width}.png"), full_page=True)
     assert errors == []
 
@@ -158,12 +159,44 @@ def test_no_face_says_so(page) -> None:
     assert errors == []
 
 
-def test_blurry_face_says_why(page, tmp_path) -> None:
+@pytest.mark.parametrize(("change", "why", "issue"), [
+    (lambda image: cv2.GaussianBlur(image, (0, 0), 3), "too blurry", "The face is blurry."),
+    (lambda image: cv2.resize(image, (160, 160), interpolation=cv2.INTER_AREA), "too small", "The face is small"),
+])
+def test_unclear_face_says_why(page, tmp_path, change, why, issue) -> None:
     page, _ = page
-    blurred = tmp_path / "blurred.png"
-    cv2.imwrite(str(blurred), cv2.GaussianBlur(fixture_image("astronaut.png"), (0, 0), 3))
-    assert upload(page, blurred).startswith("1 face found, but it is too blurry to tell age and gender.")
-    assert "The face is blurry." in page.locator(".card").inner_text()
+    photo = tmp_path / "unclear.png"
+    cv2.imwrite(str(photo), change(fixture_image("astronaut.png")))
+    assert upload(page, photo).startswith(f"1 face found, but it is {why} to tell age and gender.")
+    assert issue in page.locator(".card").inner_text()
+
+
+def test_new_result_fields_show_and_missing_ones_do_no_harm(page) -> None:
+    """The real answer, rewritten as a newer service may send it: an age interval instead of a range,
+    new quality codes; and without the fields the page can do without."""
+    page, errors = page
+
+    def newer(route) -> None:
+        response = route.fetch()
+        data = response.json()
+        for name in ("timings_ms", "faces_analyzed", "cold_start"):
+            data.pop(name)
+        face = data["faces"][0]
+        for name in ("rank", "detection_confidence", "sharpness", "score"):
+            face.pop(name)
+        del face["age"]["range"]
+        face["age"]["interval"] = {"low": 24, "high": 41, "coverage": 0.8}
+        face["quality"] = {"ok": False, "issues": ["age_uncertain", "underexposed", "overexposed", "squinting"]}
+        face["something_new"] = {"x": 1}
+        route.fulfill(response=response, json=data)
+
+    page.route("**/analyze*", newer)
+    assert upload(page, FIXTURES / "astronaut.png") == "1 face found."
+    text = page.locator(".card").inner_text()
+    for words in ("between 24 and 41, 80 % sure", "The age estimate is uncertain.", "The face is too dark.",
+                  "The face is too bright.", "Squinting."):
+        assert words in text
+    assert errors == []
 
 
 def test_large_photo_is_shrunk_in_the_browser(page, tmp_path) -> None:
