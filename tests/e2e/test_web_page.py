@@ -6,6 +6,7 @@ build/screenshots/ for a person to look at.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from helpers import FIXTURES, fixture_image, jpeg
+from helpers import FIXTURES, fixture_image, jpeg, png
 from servers import ROOT, functions_framework
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -157,6 +158,18 @@ def test_no_face_says_so(page) -> None:
     assert status.startswith("No face found in coffee.png.")
     assert page.locator(".card").count() == 0 and page.locator("#faces").is_hidden()
     assert errors == []
+
+
+def test_photo_dropped_on_the_page_is_analysed(page) -> None:
+    page, _ = page
+    tiny = base64.b64encode(png(np.full((64, 64, 3), 128, np.uint8))).decode()
+    page.evaluate("""b64 => {
+        const data = new DataTransfer();
+        data.items.add(new File([Uint8Array.from(atob(b64), c => c.charCodeAt(0))], "grey.png", {type: "image/png"}));
+        document.body.dispatchEvent(new DragEvent("drop", {dataTransfer: data, bubbles: true, cancelable: true}));
+    }""", tiny)
+    page.wait_for_function("() => document.getElementById('status').textContent.startsWith('No face')", timeout=60_000)
+    assert page.locator("#status").inner_text().endswith("The photo is only 64 × 64 pixels; a larger one may help.")
 
 
 @pytest.mark.parametrize(("change", "why", "issue"), [
