@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from crafted import with_exif_orientation
 from helpers import FIXTURES, fixture_image, jpeg, png
 from servers import ROOT, functions_framework
 
@@ -58,7 +59,10 @@ def page(browser, page_url):
 
 
 def upload(page, path: Path) -> str:
-    """Pick a file as a person would and wait for the page's verdict; the status text."""
+    """Pick a file as a person would and wait for the page's verdict; the status text.
+
+    The page says "Reading NAME …" at once, so the wait below never sees the previous verdict.
+    """
     page.set_input_files("#file", str(path))
     page.wait_for_function("() => { const s = document.getElementById('status').textContent;"
                            " return s && !s.endsWith('…'); }", timeout=60_000)
@@ -237,20 +241,45 @@ def test_gif_is_converted_in_the_browser(page, tmp_path) -> None:
     assert "is a GIF image, so your browser converted it to JPEG" in page.locator("#notes").inner_text()
 
 
-@pytest.mark.parametrize(("reply", "expected"), [
+GATEWAY_AND_NETWORK = [
     (None, "Couldn't reach the service."),
     ({"status": 503, "body": "Service Unavailable"}, "The service is starting up or took too long"),
     ({"status": 429, "body": json.dumps({"message": "Too Many Requests"})}, "The service is busy right now."),
     ({"status": 500, "content_type": "application/json",
       "body": json.dumps({"error": {"code": "internal_error", "message": "internal error"}})},
      "Something went wrong on our side while analysing astronaut.png."),
-])
-def test_gateway_and_network_failures_read_plainly(page, reply, expected) -> None:
+]
+
+
+def answer(reply: dict | None):
+    """A route handler that gives `reply`, or fails the connection when it is None."""
+    return lambda route: route.abort() if reply is None else route.fulfill(**reply)
+
+
+def test_gateway_and_network_failures_read_plainly(page) -> None:
     """What API Gateway or the network can answer, which our server never does, simulated at the browser."""
     page, _ = page
-    page.route("**/analyze*", lambda route: route.abort() if reply is None else route.fulfill(**reply))
-    assert upload(page, FIXTURES / "astronaut.png").startswith(expected)
-    assert page.locator("#retry").is_visible()  # these are worth another try
+    for reply, expected in GATEWAY_AND_NETWORK:
+        page.route("**/analyze*", answer(reply))
+        assert upload(page, FIXTURES / "astronaut.png").startswith(expected)
+        assert page.locator("#retry").is_visible()  # these are worth another try
+        page.unroute("**/analyze*")
+    page.locator("#retry").click()  # and the retry works once the service is back
+    page.wait_for_function("() => document.getElementById('status').textContent === '1 face found.'", timeout=60_000)
+
+
+def test_rotated_phone_photo_gets_its_box_on_the_face(page, tmp_path) -> None:
+    """Stored sideways with an EXIF orientation: the browser shows it upright, the service answers upright."""
+    page, _ = page
+    photo = tmp_path / "rotated.jpg"
+    sideways = cv2.rotate(fixture_image("astronaut.png"), cv2.ROTATE_90_CLOCKWISE)
+    photo.write_bytes(with_exif_orientation(jpeg(sideways), 8))  # 8: turn 90 degrees anticlockwise to view
+    assert upload(page, photo) == "1 face found."
+    frame, box = page.locator("#frame").bounding_box(), page.locator(".box").bounding_box()
+    assert frame["width"] == pytest.approx(frame["height"], abs=2)
+    # The upright astronaut's face: x 180, y 58 of 512.
+    assert (box["x"] - frame["x"]) / frame["width"] == pytest.approx(180 / 512, abs=0.04)
+    assert (box["y"] - frame["y"]) / frame["height"] == pytest.approx(58 / 512, abs=0.04)
 
 
 def test_accessibility_scan_finds_nothing_serious(page) -> None:
