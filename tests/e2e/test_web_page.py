@@ -238,7 +238,7 @@ def test_gif_is_converted_in_the_browser(page, tmp_path) -> None:
     gif = tmp_path / "party.gif"
     image.open(FIXTURES / "astronaut.png").convert("P").save(gif)
     assert upload(page, gif) == "1 face found."
-    assert "is a GIF image, so your browser converted it to JPEG" in page.locator("#notes").inner_text()
+    assert "is a GIF image, so your browser converted it to a JPEG of" in page.locator("#notes").inner_text()
 
 
 GATEWAY_AND_NETWORK = [
