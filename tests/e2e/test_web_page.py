@@ -241,6 +241,16 @@ def test_gif_is_converted_in_the_browser(page, tmp_path) -> None:
     assert "is a GIF image, so your browser converted it to a JPEG of" in page.locator("#notes").inner_text()
 
 
+def test_heic_the_browser_cannot_read_goes_to_the_service_and_its_refusal_reads_plainly(page, tmp_path) -> None:
+    page, _ = page
+    heic = tmp_path / "IMG_0001.HEIC"
+    heic.write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(2000))
+    with page.expect_request("**/analyze*"):
+        status = upload(page, heic)
+    assert status.startswith("IMG_0001.HEIC is a HEIC photo that neither this browser nor the service can read.")
+    assert "Most Compatible" in status
+
+
 GATEWAY_AND_NETWORK = [
     (None, "Couldn't reach the service."),
     ({"status": 503, "body": "Service Unavailable"}, "The service is starting up or took too long"),
