@@ -41,6 +41,7 @@ def browser():
         pytest.skip("Debian's chromium is not installed (`make chromium` installs it)")
     from playwright.sync_api import sync_playwright
 
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
         yield browser
@@ -94,12 +95,17 @@ def test_photo_gives_a_card_per_face_linked_to_its_box(page) -> None:
     assert "hot" in card.get_attribute("class")
     page.mouse.move(0, 0)
     assert "hot" not in card.get_attribute("class")
-    # Keyboard: the buttons first, then the card; focusing the card lights its box.
-    page.keyboard.press("Tab")
-    assert page.evaluate("document.activeElement.id") == "choose"
-    page.keyboard.press("Tab")
-    assert page.evaluate("document.activeElement.id") == "face-1"
+    # Keyboard: in reading order, the picker, the photo's save button, the card; focusing the card lights its box.
+    for expected in ("choose", "save", "face-1"):
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.id") == expected
     assert "hot" in box.get_attribute("class")
+    # The annotated copy, drawn in the browser.
+    with page.expect_download() as download:
+        page.locator("#save").click()
+    saved = cv2.imread(str(download.value.path()))
+    cv2.imwrite(str(SCREENSHOTS / "saved-with-boxes.jpg"), saved)
+    assert download.value.suggested_filename == "astronaut-faces.jpg" and saved.shape == (512, 512, 3)
     assert errors == []
 
 
@@ -108,7 +114,6 @@ def test_layout_at_phone_tablet_and_desktop_widths(page, four_faces_jpeg, tmp_pa
     photo = tmp_path / "four friends.jpg"
     photo.write_bytes(four_faces_jpeg)
     assert upload(page, photo) == "4 faces found."
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
         assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth"), width
