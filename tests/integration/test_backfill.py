@@ -55,7 +55,7 @@ def test_local_backfill_writes_results_and_a_summary_then_skips(s3, photos, caps
                                        .decode())))
     assert rows["images"] == "7" and rows["failures_by_code.invalid_image"] == "1"
 
-    assert backfill.main(argv) == 0  # the re-run: nothing redone
+    assert backfill.main([*argv[:3], "1", *argv[4:]]) == 0  # the re-run (one process): nothing redone
     again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (again["analyzed"], again["unchanged"], again["bad_images"]) == (0, 6, 1)
     assert again["gender"] == totals["gender"] and again["age_buckets"] == totals["age_buckets"]
