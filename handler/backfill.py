@@ -141,8 +141,10 @@ def run_batch_operations(args, s3, keys: list[str]) -> int:
     print(f"\n{job['Status']}: {p.get('NumberOfTasksSucceeded', 0):,} succeeded, "
           f"{p.get('NumberOfTasksFailed', 0):,} failed; report under s3://{args.output_bucket}/batch/reports/",
           file=sys.stderr)
+    if job["Status"] != "Complete":  # a failed or cancelled job may have no report to summarise
+        return 1
     summarize_report(s3, args.output_bucket, f"batch/reports/job-{job_id}/manifest.json", f"job-{job_id}")
-    return 0 if job["Status"] == "Complete" else 1
+    return 0
 
 
 def summarize_report(s3, bucket: str, manifest_key: str, run: str) -> dict:
@@ -153,7 +155,8 @@ def summarize_report(s3, bucket: str, manifest_key: str, run: str) -> dict:
     summary = JobSummary()
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
     for part in manifest.get("Results", []):
-        body = s3.get_object(Bucket=part["Bucket"], Key=part["Key"])["Body"].read().decode()
+        report_bucket = part["Bucket"].rsplit(":", 1)[-1]  # a name or an ARN
+        body = s3.get_object(Bucket=report_bucket, Key=part["Key"])["Body"].read().decode()
         for row in csv.reader(io.StringIO(body)):
             summary.add(summary_from_report_row(row))
     return _publish(S3Store(s3), bucket, run, summary)
