@@ -28,8 +28,7 @@ TRANSIENT_CODES = frozenset({
     "RequestLimitExceeded", "RequestTimeout", "RequestTimeoutException", "InternalError", "ServiceUnavailable",
     "BadGateway", "GatewayTimeout", "InternalServerError",
 })
-# What a user may narrow per job (Batch Operations userArguments, a Distributed Map's BatchInput):
-# exactly the HTTP API's options, through the same validation, never the deployment's settings.
+# Batch Operations stores resultString in the completion report: keep it a short line.
 RESULT_STRING_LIMIT = 240
 
 
@@ -62,6 +61,8 @@ def is_transient(exc: BaseException) -> bool:
 def options_from_arguments(arguments: dict[str, Any] | None, base: Options = DEFAULT_OPTIONS) -> Options:
     """Options narrowed by a job's arguments; raise RequestError(invalid_options) for anything else.
 
+    What a job may narrow (Batch Operations userArguments, a Distributed Map's BatchInput options)
+    is exactly the HTTP API's options, through the same validation, never the deployment's settings.
     Batch Operations userArguments are strings ("3", "false"); each is read as JSON first.
     """
     if not arguments:
