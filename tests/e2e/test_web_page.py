@@ -215,7 +215,7 @@ def test_new_result_fields_show_and_missing_ones_do_no_harm(page) -> None:
     page.route("**/analyze*", newer)
     assert upload(page, FIXTURES / "astronaut.png") == "1 face found."
     text = page.locator(".card").inner_text()
-    for words in ("between 24 and 41, 80 % sure", "The age estimate is uncertain.", "The face is too dark.",
+    for words in ("between 24 and 41, 80\xa0% sure", "The age estimate is uncertain.", "The face is too dark.",
                   "The face is too bright.", "Squinting."):
         assert words in text
     assert errors == []
