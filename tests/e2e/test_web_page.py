@@ -78,6 +78,7 @@ def overlaps(a: dict, b: dict) -> bool:
 
 def test_photo_gives_a_card_per_face_linked_to_its_box(page) -> None:
     page, errors = page
+    assert page.locator("#camera").is_hidden()  # a desktop without touch: no camera button
     with page.expect_request("**/analyze*") as request:
         status = upload(page, FIXTURES / "astronaut.png")
     assert status == "1 face found."
