@@ -40,6 +40,7 @@ class Settings:
     cors_allow_origin: str
     log_level: str
     write_redacted: bool
+    net_clones: int
 
 
 def _number(env: Mapping[str, str], name: str, default: float, lo: float, hi: float,
@@ -102,6 +103,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cors_allow_origin=env.get("CORS_ALLOW_ORIGIN", "*").strip(),
         log_level=log_level,
         write_redacted=_flag(env, "WRITE_REDACTED", False),
+        net_clones=int(_number(env, "NET_CLONES", 1, 1, 64, int)),
     )
 
 

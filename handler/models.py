@@ -9,6 +9,7 @@ plumbing.
 from __future__ import annotations
 
 import json
+import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -95,48 +96,57 @@ def _read_net(spec: NetSpec) -> cv2.dnn.Net:
 
 
 class LoadedNet:
-    """A cv2.dnn.Net with a lock: `forward()` on one Net is not thread-safe.
+    """A pool of `clones` copies of one cv2.dnn.Net: `forward()` on one Net is not thread-safe.
 
-    A lock rather than per-thread clones: on 2 cores OpenCV already spreads one
-    forward over both, so clones add memory (one set of weights per thread) and
-    no throughput (see `make bench`).
+    Each forward borrows a free copy and returns it, so with one copy (the default)
+    this is a lock. More copies let requests that share a process (functions-framework
+    threads, Cloud Run with concurrency > 1) run forwards at the same time, each copy
+    holding its own weights and buffers: see NET_CLONES in the README for what that buys.
     """
 
-    def __init__(self, spec: NetSpec) -> None:
+    def __init__(self, spec: NetSpec, clones: int = 1) -> None:
         self.spec = spec
         t0 = time.perf_counter()
         try:
-            self._net = _read_net(spec)
+            self._nets = [_read_net(spec) for _ in range(clones)]
         except cv2.error as exc:
             raise ModelError(f"net {spec.key!r} failed to load from {list(map(str, spec.files.values()))}: "
                              f"{exc.msg if hasattr(exc, 'msg') else exc}; {FIX}") from None
         self.load_ms = (time.perf_counter() - t0) * 1000
-        self._lock = threading.Lock()
+        self._free: queue.SimpleQueue[cv2.dnn.Net] = queue.SimpleQueue()
+        for net in self._nets:
+            self._free.put(net)
         self.warm_ms = 0.0
 
     def forward(self, blob: np.ndarray) -> np.ndarray:
         """Run the net on a NCHW float32 blob and return a copy of its output."""
-        with self._lock:
-            self._net.setInput(blob)
-            return self._net.forward().copy()
+        net = self._free.get()
+        try:
+            net.setInput(blob)
+            return net.forward().copy()
+        finally:
+            self._free.put(net)
 
     def warm(self) -> None:
-        """One dummy forward, so the first real request pays no lazy initialisation.
+        """One dummy forward per copy, so the first real request pays no lazy initialisation.
 
         (`service.warm_up` then runs the whole pipeline once on a synthetic photo.)
         """
         width, height = self.spec.input_size
+        blob = np.zeros((1, 3, height, width), np.float32)
         t0 = time.perf_counter()
-        self.forward(np.zeros((1, 3, height, width), np.float32))
+        for net in self._nets:  # at load time, before any request can borrow one
+            net.setInput(blob)
+            net.forward()
         self.warm_ms = (time.perf_counter() - t0) * 1000
 
 
 class _CvAdapter:
     """Common part of the adapters over one cv2.dnn net."""
 
-    def __init__(self, spec: NetSpec) -> None:
+    def __init__(self, spec: NetSpec, clones: int = 1) -> None:
         self.spec = spec
-        self.net = LoadedNet(spec)
+        self.net = LoadedNet(spec, clones)
 
     def warm(self) -> None:
         self.net.warm()
@@ -186,9 +196,12 @@ class SoftmaxClassifier(_CvAdapter):
 
 
 class ShapePredictor:
-    """Adapter for dlib's landmark models (`dlib.shape_predictor`), e.g. the 5-point face model."""
+    """Adapter for dlib's landmark models (`dlib.shape_predictor`), e.g. the 5-point face model.
 
-    def __init__(self, spec: NetSpec) -> None:
+    One copy under a lock whatever `clones` says: a call takes under a millisecond.
+    """
+
+    def __init__(self, spec: NetSpec, clones: int = 1) -> None:
         import dlib
 
         self.spec = spec
@@ -231,14 +244,14 @@ class Models:
         return {key: adapter.spec.id for key, adapter in self.nets.items()}
 
 
-def load_models(model_dir: Path, on_loaded: Any = None) -> Models:
-    """Verify, load and warm every net in the manifest; `on_loaded(net)` is called per net."""
+def load_models(model_dir: Path, on_loaded: Any = None, clones: int = 1) -> Models:
+    """Check, load and warm every net in the manifest, `clones` copies of each cv2 net; `on_loaded(net)` per net."""
     nets = {}
     for key, spec in read_manifest(model_dir).items():
         if spec.adapter not in ADAPTERS:
             raise ModelError(f"net {key!r} names unknown adapter {spec.adapter!r}")
         verify_files(spec)
-        adapter = ADAPTERS[spec.adapter](spec)
+        adapter = ADAPTERS[spec.adapter](spec, clones)
         adapter.warm()
         if on_loaded:
             on_loaded(adapter)

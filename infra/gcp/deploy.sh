@@ -54,12 +54,17 @@ TIMEOUT="${TIMEOUT:-60s}"
 # One request per instance: OpenCV DNN nets are shared per process and a
 # forward pass already uses the instance's CPUs.
 CONCURRENCY="${CONCURRENCY:-1}"
+# Requests sharing an instance get one copy of each net per CPU instead of
+# queueing for one (README: NET_CLONES); at CONCURRENCY 1 a copy is all it needs.
+if ((CONCURRENCY > 1)) && [[ -z "${NET_CLONES:-}" && "$CPU" =~ ^[0-9]+$ ]]; then
+  NET_CLONES="$CPU"
+fi
 ALLOW_UNAUTHENTICATED="${ALLOW_UNAUTHENTICATED:-false}"
 INVOKERS="${INVOKERS:-}"
 # Every setting handler/config.py reads except MODEL_DIR (the staged models/ is
 # used) and OUTPUT_BUCKET (set from OUTPUT_BUCKET below). A test keeps this list
 # equal to what config.py reads.
-SETTINGS=(MIN_CONFIDENCE MAX_FACES MAX_IMAGE_BYTES MAX_PIXELS MIN_GENDER_CONFIDENCE MIN_FACE_PX MIN_SHARPNESS JPEG_QUALITY OUTPUT_PREFIX INPUT_PREFIX CORS_ALLOW_ORIGIN LOG_LEVEL WRITE_REDACTED)
+SETTINGS=(MIN_CONFIDENCE MAX_FACES MAX_IMAGE_BYTES MAX_PIXELS MIN_GENDER_CONFIDENCE MIN_FACE_PX MIN_SHARPNESS JPEG_QUALITY OUTPUT_PREFIX INPUT_PREFIX CORS_ALLOW_ORIGIN LOG_LEVEL WRITE_REDACTED NET_CLONES)
 
 die() { echo "deploy.sh: $*" >&2; exit 1; }
 [[ -n "$PROJECT" ]] || die "set PROJECT (or gcloud config set project ...)"

@@ -16,6 +16,7 @@ def test_defaults() -> None:
     assert settings.model_dir.is_absolute()
     assert settings.output_prefix == "results/"
     assert settings.write_redacted is False
+    assert settings.net_clones == 1  # a lock: Lambda runs one request at a time
     assert load_settings({"WRITE_REDACTED": "TRUE"}).write_redacted is True
 
 
@@ -32,6 +33,7 @@ def test_relative_model_dir_resolves_to_absolute(tmp_path, monkeypatch) -> None:
     ({"JPEG_QUALITY": "101"}, "JPEG_QUALITY"),
     ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
     ({"WRITE_REDACTED": "yes please"}, "WRITE_REDACTED"),
+    ({"NET_CLONES": "0"}, "NET_CLONES"),
     ({"OUTPUT_PREFIX": ""}, "OUTPUT_PREFIX"),
     ({"OUTPUT_PREFIX": "uploads/results"}, "OUTPUT_PREFIX"),
 ])

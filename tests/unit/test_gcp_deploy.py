@@ -87,6 +87,19 @@ def test_cloud_run_service_gets_the_cap_and_settings(tmp_path: Path) -> None:
     assert not [c for c in calls if "allUsers" in c]
 
 
+@pytest.mark.parametrize("env, expected", [
+    ({"CONCURRENCY": "4", "CPU": "4"}, "NET_CLONES=4"),
+    ({"CONCURRENCY": "4", "CPU": "4", "NET_CLONES": "2"}, "NET_CLONES=2"),
+    ({}, None),  # one request per instance: one copy
+])
+def test_cloud_run_with_concurrency_gets_one_copy_of_the_nets_per_cpu(tmp_path: Path, env: dict,
+                                                                      expected: str | None) -> None:
+    done, calls = deploy(tmp_path, "run", **env)
+    assert done.returncode == 0, done.stderr
+    update = one(calls, "run services update")
+    assert (expected in update) if expected else "NET_CLONES" not in update
+
+
 @pytest.mark.parametrize("setting, message", [
     ("MIN_CONFIDENCE=1.5", "MIN_CONFIDENCE=1.5 is out of range"),
     ("OUTPUT_PREFIX=uploads/x/", "must not nest"),

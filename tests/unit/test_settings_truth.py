@@ -26,7 +26,9 @@ from handler.config import load_settings
 from handler.errors import ConfigError
 
 # Settings config.py reads that the Lambda template deliberately does not set, with the reason.
-NOT_DEPLOYED: dict[str, str] = {}
+NOT_DEPLOYED: dict[str, str] = {
+    "NET_CLONES": "a Lambda sandbox runs one request at a time: more copies of the nets would only cost memory",
+}
 # Set per deployment by the deploy tooling, not a tunable with a default worth comparing.
 DEPLOYMENT_SPECIFIC = {"OUTPUT_BUCKET"}
 # Read by functions-framework, not by the handler.
