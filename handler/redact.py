@@ -17,8 +17,8 @@ import numpy as np
 from handler.models import Models
 from handler.pipeline import detect_faces
 
-# Detector threshold for redaction (analysis uses MIN_CONFIDENCE, 0.75). See the
-# README's Decisions for the measurement behind 0.2.
+# Detector threshold for redaction (analysis uses MIN_CONFIDENCE, 0.75): the README's
+# Redacted output section gives the measurement behind 0.2 (tools/redaction_study.py).
 REDACT_MIN_CONFIDENCE = 0.2
 # Fraction of the box's width (height) added on the left and right (top and bottom):
 # res10 boxes run brow to chin and cheek to cheek, and hair and ears identify people too.
