@@ -36,6 +36,14 @@ def outside(regions: list[dict], shape: tuple[int, ...], pad: int = 0, grid: int
     return mask
 
 
+def found_in(image: np.ndarray, regions: list[dict]) -> list:
+    """Detections at the redaction's own low threshold whose centre lies in a redacted region."""
+    def inside(face, r) -> bool:
+        cx, cy = face.box["x"] + face.box["width"] / 2, face.box["y"] + face.box["height"] / 2
+        return r["x"] <= cx <= r["x"] + r["width"] and r["y"] <= cy <= r["y"] + r["height"]
+    return [f for f in detect_faces(image, MODELS, REDACT_MIN_CONFIDENCE) if any(inside(f, r) for r in regions)]
+
+
 def redacted(data: bytes, **options) -> tuple[np.ndarray, dict]:
     outcome = analyze_bytes(data, parse_options({"output": "redacted", **options}))
     assert outcome.annotated_jpeg is None and outcome.redacted_jpeg is not None
@@ -49,7 +57,7 @@ def test_pixelate_changes_only_the_regions_into_flat_blocks() -> None:
     keep = outside(regions, image.shape)
     assert np.array_equal(out[keep], image[keep]) and out.shape == image.shape
     face = out[28:28 + 179, 157:157 + 138]
-    assert len(np.unique(face.reshape(-1, 3), axis=0)) <= 8 * 8  # 8 blocks across the longer side, at most
+    assert len(np.unique(face.reshape(-1, 3), axis=0)) <= 6 * 6  # 6 blocks across the longer side, at most
     assert not np.array_equal(face, image[28:28 + 179, 157:157 + 138])
 
 
@@ -80,31 +88,22 @@ def test_redacted_photo_has_no_face_and_is_otherwise_unchanged(name: str) -> Non
     assert np.array_equal(image[keep], reference[keep])
 
 
-def test_faces_beyond_max_faces_and_below_the_threshold_are_redacted(four_faces_jpeg: bytes) -> None:
+def test_faces_beyond_max_faces_are_redacted(four_faces_jpeg: bytes) -> None:
     image, result = redacted(four_faces_jpeg, max_faces=1)
     assert result["faces_detected"] == 4 and result["faces_analyzed"] == 1
     assert len(result["redacted_regions"]) >= 4
-    assert detect_faces(image, MODELS, REDACT_MIN_CONFIDENCE) == []
+    assert found_in(image, result["redacted_regions"]) == []
+    assert analyze_bytes(png(image)).result["faces_detected"] == 0
 
 
-def _blurred(name: str) -> np.ndarray:
-    return cv2.GaussianBlur(fixture_image(name), (0, 0), 6)
-
-
-def _dark(name: str) -> np.ndarray:
-    return (fixture_image(name) * 0.3).astype(np.uint8)
-
-
-@pytest.mark.parametrize("make, name", [(_blurred, "astronaut.png"), (_dark, "camera.png")],
-                         ids=["blurred astronaut", "dark camera"])
-def test_faces_the_analysis_does_not_report_are_redacted_too(make, name: str) -> None:
-    """A blurred or dark face scores under MIN_CONFIDENCE but over the redaction threshold."""
-    photo = make(name)
-    assert detect_faces(photo, MODELS, SETTINGS.min_confidence) == []
+@pytest.mark.parametrize("name", ["astronaut.png", "camera.png"])
+def test_faces_under_the_analysis_threshold_are_redacted_too(name: str) -> None:
+    """A blurred face scores ~0.3: under the request's threshold here, over the redaction's."""
+    photo = cv2.GaussianBlur(fixture_image(name), (0, 0), 6)
     assert detect_faces(photo, MODELS, REDACT_MIN_CONFIDENCE)
-    image, result = redacted(png(photo))
+    image, result = redacted(png(photo), min_confidence=0.9)
     assert result["faces_detected"] == 0 and result["redacted_regions"]
-    assert detect_faces(image, MODELS, REDACT_MIN_CONFIDENCE) == []
+    assert found_in(image, result["redacted_regions"]) == []
 
 
 def test_no_face_leaves_the_photo_as_it_was() -> None:
