@@ -28,7 +28,7 @@ PAGE = (Path(__file__).resolve().parent / "web" / "index.html").read_bytes()
 ROUTES = {"/": ("GET",), "/analyze": ("POST",), "/health": ("GET",)}
 # Response budget under Lambda's 6 MB limit, leaving room for headers and the JSON envelope.
 RESPONSE_BUDGET = LAMBDA_PAYLOAD_LIMIT - 64 * 1024
-_QUERY_OPTIONS = {"annotate": "bool", "max_faces": "int", "min_confidence": "float"}
+_QUERY_OPTIONS = {"annotate": "bool", "max_faces": "int", "min_confidence": "float", "detail": "str"}
 
 
 @dataclass
@@ -98,6 +98,8 @@ def _query_options(query: dict[str, str]) -> dict | None:
                 if raw not in ("true", "false", "1", "0"):
                     raise ValueError
                 options[name] = raw in ("true", "1")
+            elif kind == "str":
+                options[name] = raw
             else:
                 options[name] = int(raw) if kind == "int" else float(raw)
         except ValueError:
