@@ -6,7 +6,7 @@ Pure functions over numpy arrays and the loaded nets: no I/O, no globals.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
@@ -108,8 +108,45 @@ def is_ghost(box: tuple[float, float, float, float], other: tuple[float, float, 
     return starts_inside and bx2 > ax2 and by2 > ay2 and (bx2 > width or by2 > height)
 
 
-def detect_faces(image: np.ndarray, models: Models, min_confidence: float, detail: str = "auto") -> list[dict]:
-    """Detector boxes without ghosts, clipped to the image, degenerate ones dropped, as face dicts."""
+@dataclass
+class Face:
+    """One face on its way through the pipeline; `public()` is what the API returns.
+
+    Keeps what only the pipeline needs (the unclipped detector box, the share of
+    it inside the image) out of the emitted dict, instead of private keys.
+    """
+
+    raw_box: tuple[float, float, float, float]  # detector box in image pixels, unclipped
+    box: dict[str, int]  # clipped to the image
+    detection_confidence: float
+    inside: float  # share of the raw box's area inside the image
+    sharpness: float = 0.0
+    score: float = 0.0
+    rank: int = 0
+    analyzed: bool = False
+    gender: dict | None = None
+    age: dict | None = None
+    issues: list[str] = field(default_factory=list)
+    label: str = ""
+
+    def public(self) -> dict:
+        """The face as the API reports it."""
+        return {
+            "box": self.box,
+            "detection_confidence": round(self.detection_confidence, 4),
+            "sharpness": round(self.sharpness, 4),
+            "score": round(self.score, 4),
+            "rank": self.rank,
+            "analyzed": self.analyzed,
+            "gender": self.gender,
+            "age": self.age,
+            "quality": {"ok": not self.issues, "issues": self.issues},
+            "label": self.label,
+        }
+
+
+def detect_faces(image: np.ndarray, models: Models, min_confidence: float, detail: str = "auto") -> list[Face]:
+    """Detector boxes without ghosts, clipped to the image, degenerate ones dropped."""
     height, width = image.shape[:2]
     detections = models["detector"].detect(image, min_confidence, detail)
     detections = [d for d in detections
@@ -121,12 +158,8 @@ def detect_faces(image: np.ndarray, models: Models, min_confidence: float, detai
         if cx2 - cx1 < 2 or cy2 - cy1 < 2:
             continue
         raw_area = max(x2 - x1, 1e-6) * max(y2 - y1, 1e-6)
-        faces.append({
-            "box": {"x": cx1, "y": cy1, "width": cx2 - cx1, "height": cy2 - cy1},
-            "detection_confidence": round(confidence, 4),
-            "_raw_box": (x1, y1, x2, y2),
-            "_inside": (cx2 - cx1) * (cy2 - cy1) / raw_area,
-        })
+        faces.append(Face(raw_box=(x1, y1, x2, y2), box={"x": cx1, "y": cy1, "width": cx2 - cx1, "height": cy2 - cy1},
+                          detection_confidence=confidence, inside=(cx2 - cx1) * (cy2 - cy1) / raw_area))
     return faces
 
 
@@ -139,14 +172,14 @@ def sharpness(image: np.ndarray, box: dict) -> float:
     return variance / (variance + _SHARPNESS_K)
 
 
-def rank_faces(image: np.ndarray, faces: list[dict]) -> list[dict]:
+def rank_faces(image: np.ndarray, faces: list[Face]) -> list[Face]:
     """Score each face by confidence and normalised sharpness; return them best first, ranked."""
     for face in faces:
-        face["sharpness"] = round(sharpness(image, face["box"]), 4)
-        face["score"] = round(_W_CONFIDENCE * face["detection_confidence"] + _W_SHARPNESS * face["sharpness"], 4)
-    faces.sort(key=lambda f: f["score"], reverse=True)
+        face.sharpness = sharpness(image, face.box)
+        face.score = _W_CONFIDENCE * face.detection_confidence + _W_SHARPNESS * face.sharpness
+    faces.sort(key=lambda f: f.score, reverse=True)
     for rank, face in enumerate(faces, 1):
-        face["rank"] = rank
+        face.rank = rank
     return faces
 
 
@@ -171,31 +204,31 @@ def age_estimate(probs: np.ndarray, values: np.ndarray) -> dict:
     return {"years": round(years, 1), "bucket": age_bucket(years), "range": [round(lo), round(hi)]}
 
 
-def quality_issues(face: dict, options: Options) -> list[str]:
+def quality_issues(face: Face, options: Options) -> list[str]:
     """Stable issue codes for one analysed face."""
     issues = []
-    if min(face["box"]["width"], face["box"]["height"]) < options.min_face_px:
+    if min(face.box["width"], face.box["height"]) < options.min_face_px:
         issues.append(TOO_SMALL)
-    if face["sharpness"] < options.min_sharpness:
+    if face.sharpness < options.min_sharpness:
         issues.append(BLURRY)
-    if face["detection_confidence"] < _CONFIDENT_DETECTION:
+    if face.detection_confidence < _CONFIDENT_DETECTION:
         issues.append(LOW_DETECTION_CONFIDENCE)
-    if face["_inside"] < 0.85:
+    if face.inside < 0.85:
         issues.append(PARTLY_OUTSIDE)
-    if face["gender"]["value"] == "unknown":
+    if face.gender is not None and face.gender["value"] == "unknown":
         issues.append(LOW_GENDER_CONFIDENCE)
     return issues
 
 
-def face_label(face: dict) -> str:
+def face_label(face: Face) -> str:
     """Human label, e.g. 'Male, (25-32)'; an instruction when the face can't be trusted."""
-    if not face["analyzed"]:
+    if not face.analyzed:
         return NOT_ANALYZED_LABEL
-    if _UNTRUSTED & set(face["quality"]["issues"]):
+    if _UNTRUSTED & set(face.issues):
         return UNCLEAR_LABEL
-    gender = face["gender"]["value"]
+    gender = face.gender["value"]
     prefix = "Gender unclear" if gender == "unknown" else gender.capitalize()
-    return f"{prefix}, {face['age']['bucket']}"
+    return f"{prefix}, {face.age['bucket']}"
 
 
 def mirror_averaged(net: Any, chips: list[np.ndarray]) -> np.ndarray:
@@ -211,13 +244,13 @@ def mirror_averaged(net: Any, chips: list[np.ndarray]) -> np.ndarray:
     return (net.predict(views) + net.predict([cv2.flip(view, 1) for view in views])) / 2
 
 
-def attributes(image: np.ndarray, faces: list[dict], models: Models, options: Options) -> None:
+def attributes(image: np.ndarray, faces: list[Face], models: Models, options: Options) -> None:
     """Gender and age for each face from one aligned chip, mirror-averaged (see `mirror_averaged`)."""
     if not faces:
         return
     gender_net, age_net = models["gender"], models["age"]
     size = max(gender_net.spec.input_size[0], age_net.spec.input_size[0])
-    chips = [aligned_chip(image, face["_raw_box"], models["landmarks"], size, age_net.spec.input["chip_padding"])
+    chips = [aligned_chip(image, face.raw_box, models["landmarks"], size, age_net.spec.input["chip_padding"])
              for face in faces]
     gender_probs = mirror_averaged(gender_net, chips)
     age_probs = mirror_averaged(age_net, chips)
@@ -227,12 +260,13 @@ def attributes(image: np.ndarray, faces: list[dict], models: Models, options: Op
         best = int(np.argmax(gp))
         confidence = float(gp[best])
         value = labels[best] if confidence >= options.min_gender_confidence else "unknown"
-        face["gender"] = {"value": value, "confidence": round(confidence, 4)}
-        face["age"] = age_estimate(ap.astype(np.float64), values)
+        face.gender = {"value": value, "confidence": round(confidence, 4)}
+        face.age = age_estimate(ap.astype(np.float64), values)
 
 
-def analyze(image: np.ndarray, models: Models, options: Options, timings: dict[str, float] | None = None) -> list[dict]:
-    """All faces in a BGR image, best first; the top `max_faces` get age, gender and quality."""
+def analyze_faces(image: np.ndarray, models: Models, options: Options,
+                  timings: dict[str, float] | None = None) -> list[Face]:
+    """All faces in a BGR image as pipeline records, best first; the top `max_faces` get age, gender and quality."""
     timings = {} if timings is None else timings
     image = np.ascontiguousarray(image)  # dlib refuses strided views such as crops
     t0 = time.perf_counter()
@@ -243,11 +277,15 @@ def analyze(image: np.ndarray, models: Models, options: Options, timings: dict[s
     timings["detect"] = (t1 - t0) * 1000
     timings["attributes"] = (time.perf_counter() - t1) * 1000
     for face in analysed:
-        issues = quality_issues(face, options)
-        face.update(analyzed=True, quality={"ok": not issues, "issues": issues})
+        face.analyzed = True
+        face.issues = quality_issues(face, options)
     for face in skipped:
-        face.update(analyzed=False, gender=None, age=None, quality={"ok": False, "issues": [NOT_ANALYZED]})
+        face.issues = [NOT_ANALYZED]
     for face in faces:
-        face["label"] = face_label(face)
-        del face["_raw_box"], face["_inside"]
+        face.label = face_label(face)
     return faces
+
+
+def analyze(image: np.ndarray, models: Models, options: Options, timings: dict[str, float] | None = None) -> list[dict]:
+    """All faces in a BGR image as the API reports them, best first (see `analyze_faces`)."""
+    return [face.public() for face in analyze_faces(image, models, options, timings)]

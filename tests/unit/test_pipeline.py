@@ -12,7 +12,7 @@ from helpers import fixture_image, jpeg, tiled
 
 from handler import runtime
 from handler.errors import RequestError
-from handler.pipeline import NOT_ANALYZED_LABEL, UNCLEAR_LABEL, age_bucket, age_estimate, analyze, face_label
+from handler.pipeline import NOT_ANALYZED_LABEL, UNCLEAR_LABEL, Face, age_bucket, age_estimate, analyze, face_label
 from handler.service import DEFAULT_OPTIONS, analyze_bytes
 
 MODELS = runtime.get_models()
@@ -101,12 +101,17 @@ def test_age_estimate_range_brackets_the_mean() -> None:
 
 
 def test_labels() -> None:
-    face = {"analyzed": True, "gender": {"value": "unknown"}, "age": {"bucket": "(25-32)"},
-            "quality": {"ok": False, "issues": ["low_gender_confidence"]}}
+    face = Face(raw_box=(0, 0, 50, 50), box={"x": 0, "y": 0, "width": 50, "height": 50}, detection_confidence=0.9,
+                inside=1.0, analyzed=True, gender={"value": "unknown"}, age={"bucket": "(25-32)"},
+                issues=["low_gender_confidence"])
     assert face_label(face) == "Gender unclear, (25-32)"
-    face["gender"]["value"] = "male"
-    face["quality"]["issues"] = []
+    face.gender["value"] = "male"
+    face.issues = []
     assert face_label(face) == "Male, (25-32)"
+    face.issues = ["blurry"]
+    assert face_label(face) == UNCLEAR_LABEL
+    face.analyzed = False
+    assert face_label(face) == NOT_ANALYZED_LABEL
 
 
 @pytest.mark.parametrize("options", [
