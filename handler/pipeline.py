@@ -56,6 +56,7 @@ class Options:
     min_sharpness: float
     annotate: bool = True
     detail: str = "auto"  # handler.detection.DETAILS: which detection passes run
+    detect_max_side: int = 2048  # long side of the finest detection pass (DETECT_MAX_SIDE; not per request)
 
     def merged(self, request: Any) -> Options:
         """Apply a request's `options` object; raise RequestError on a bad value."""
@@ -145,10 +146,11 @@ class Face:
         }
 
 
-def detect_faces(image: np.ndarray, models: Models, min_confidence: float, detail: str = "auto") -> list[Face]:
+def detect_faces(image: np.ndarray, models: Models, min_confidence: float, detail: str = "auto",
+                 max_side: int = 2048) -> list[Face]:
     """Detector boxes without ghosts, clipped to the image, degenerate ones dropped."""
     height, width = image.shape[:2]
-    detections = models["detector"].detect(image, min_confidence, detail)
+    detections = models["detector"].detect(image, min_confidence, detail, max_side)
     detections = [d for d in detections
                   if not any(is_ghost(d[:4], o[:4], (width, height)) for o in detections if o is not d)]
     faces = []
@@ -270,7 +272,8 @@ def analyze_faces(image: np.ndarray, models: Models, options: Options,
     timings = {} if timings is None else timings
     image = np.ascontiguousarray(image)  # dlib refuses strided views such as crops
     t0 = time.perf_counter()
-    faces = rank_faces(image, detect_faces(image, models, options.min_confidence, options.detail))
+    faces = rank_faces(image, detect_faces(image, models, options.min_confidence, options.detail,
+                                           options.detect_max_side))
     t1 = time.perf_counter()
     analysed, skipped = faces[:options.max_faces], faces[options.max_faces:]
     attributes(image, analysed, models, options)

@@ -21,6 +21,7 @@ DEFAULT_OPTIONS = Options(
     min_gender_confidence=SETTINGS.min_gender_confidence,
     min_face_px=SETTINGS.min_face_px,
     min_sharpness=SETTINGS.min_sharpness,
+    detect_max_side=SETTINGS.detect_max_side,
 )
 
 
