@@ -207,13 +207,13 @@ def test_exif_rotated_jpeg_is_analysed_upright(http_server: str, transport: str)
     assert width != height
     case = Case("exif", rotated, "image/jpeg", 200, faces=1)
     payload = _check(case, *send(transport, http_server, case))
-    assert payload["image"] == {"width": width, "height": height}  # the upright size, not the stored one
+    assert payload["image"] == {"width": width, "height": height, "analysis_scale": 1.0}  # upright, not as stored
     face = payload["faces"][0]
     assert face["analyzed"] and face["gender"]["value"] == "female"
     # Control: the same pixels without the tag are reported in the stored (landscape) orientation.
     bare = Case("no exif", untagged, "image/jpeg", 200)
     status, _, raw = send(transport, http_server, bare)
-    assert status == 200 and json.loads(raw)["image"] == {"width": height, "height": width}
+    assert status == 200 and json.loads(raw)["image"] == {"width": height, "height": width, "analysis_scale": 1.0}
 
 
 def test_bomb_refused_before_allocation_ff(http_server: str) -> None:
