@@ -10,7 +10,7 @@ face 19 px: invisible. So detection runs as a pyramid:
   `fine_side`): a level wider or taller than TILE is cut into tiles of at most
   TILE x TILE overlapping by OVERLAP px, so the net's activations (about 170 MB
   per megapixel of input) stay bounded whatever the photo's size. A tile keeps
-  faces up to 1.5x OVERLAP px (larger ones are a coarser level's) and drops boxes
+  faces up to OVERLAP px (larger ones are a coarser level's) and drops boxes
   touching an inner edge (the face is whole in the neighbouring tile). The
   input shape changes from pass to pass: cv2.dnn re-allocates then, which
   measured within noise of a same-shape forward for this net;
@@ -37,10 +37,10 @@ OVERLAP = 128
 LEVEL_RATIO = 2.5
 # "auto": a coarse face at least this fraction of the photo's short side makes it a portrait.
 DOMINANT_FRACTION = 0.2
-# Tile boxes bigger than this are left to coarser levels. Faces up to OVERLAP are whole in some tile;
-# up to 1.5x it they are kept where whole (the inner-edge rule drops cut ones): with OVERLAP alone, 250 px
-# faces in 12 MP photos fell between two levels (155 of 160 found, 160 with 1.5x; `make eval-groups`).
-_MAX_TILE_FACE = OVERLAP * 3 // 2
+# Tile boxes bigger than this are left to coarser levels: faces up to OVERLAP are whole in some tile.
+# Keeping up to 1.5x OVERLAP found 5 more of 160 faces of 250 px in 12 MP photos, but also made boxes on
+# half faces and between faces (3 false positives in 120 faces of 400 px), so it stays at OVERLAP.
+_MAX_TILE_FACE = OVERLAP
 # Boxes within this many tile px of an inner tile edge belong to the neighbouring tile.
 _EDGE_MARGIN = 4
 _NMS_IOU = 0.35
