@@ -78,6 +78,7 @@ def overlaps(a: dict, b: dict) -> bool:
 
 def test_photo_gives_a_card_per_face_linked_to_its_box(page) -> None:
     page, errors = page
+    assert page.locator("#camera").is_hidden()  # a desktop without touch: no camera button
     with page.expect_request("**/analyze*") as request:
         status = upload(page, FIXTURES / "astronaut.png")
     assert status == "1 face found."
@@ -215,7 +216,7 @@ def test_new_result_fields_show_and_missing_ones_do_no_harm(page) -> None:
     page.route("**/analyze*", newer)
     assert upload(page, FIXTURES / "astronaut.png") == "1 face found."
     text = page.locator(".card").inner_text()
-    for words in ("between 24 and 41, 80 % sure", "The age estimate is uncertain.", "The face is too dark.",
+    for words in ("between 24 and 41, 80\xa0% sure", "The age estimate is uncertain.", "The face is too dark.",
                   "The face is too bright.", "Squinting."):
         assert words in text
     assert errors == []
@@ -283,6 +284,28 @@ def test_gateway_and_network_failures_read_plainly(page) -> None:
     page.wait_for_function("() => document.getElementById('status').textContent === '1 face found.'", timeout=60_000)
 
 
+def test_signed_in_deployment_takes_a_pasted_token(page) -> None:
+    """ApiAuth=jwt: API Gateway's authorizer (simulated at the browser) lets a request through with a
+    valid bearer token, to the real server, and answers 401 without one."""
+    page, _ = page
+
+    def authorizer(route) -> None:
+        if route.request.headers.get("authorization") == "Bearer t0ken":
+            route.continue_()
+        else:
+            route.fulfill(status=401, content_type="application/json", body='{"message":"Unauthorized"}')
+
+    page.route("**/analyze*", authorizer)
+    page.set_viewport_size({"width": 375, "height": 800})
+    status = upload(page, FIXTURES / "astronaut.png")
+    assert status.startswith("This service needs you to sign in: paste an access token")
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    page.get_by_label("Access token").fill("t0ken")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.getElementById('status').textContent === '1 face found.'", timeout=60_000)
+    assert page.locator("#auth").is_hidden()
+
+
 def test_rotated_phone_photo_gets_its_box_on_the_face(page, tmp_path) -> None:
     """Stored sideways with an EXIF orientation: the browser shows it upright, the service answers upright."""
     page, _ = page
@@ -303,9 +326,13 @@ def test_accessibility_scan_finds_nothing_serious(page) -> None:
     page, _ = page
     page.add_script_tag(path=str(AXE))
     scan = "async () => (await axe.run()).violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.length}))"
-    before = page.evaluate(scan)
-    upload(page, FIXTURES / "astronaut.png")
-    after = page.evaluate(scan)
-    serious = [v for v in before + after if v["impact"] in ("serious", "critical")]
+    found = page.evaluate(scan)
+    upload(page, FIXTURES / "astronaut.png")  # the result: photo, boxes, cards
+    found += page.evaluate(scan)
+    page.route("**/analyze*", answer({"status": 401, "body": '{"message":"Unauthorized"}'}))
+    upload(page, FIXTURES / "astronaut.png")  # an error, with the token form
+    found += page.evaluate(scan)
+    page.screenshot(path=str(SCREENSHOTS / "page-sign-in.png"))
+    serious = [v for v in found if v["impact"] in ("serious", "critical")]
     assert serious == [], serious
 
