@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from handler.models import Models
-from handler.pipeline import detect_faces
+from handler.pipeline import Options, detect_faces
 
 # Detector threshold for redaction (analysis uses MIN_CONFIDENCE, 0.75): the README's
 # Redacted output section gives the measurement behind 0.2 (tools/redaction_study.py).
@@ -37,15 +37,17 @@ def grow(box: dict, size: tuple[int, int], margin: float = MARGIN) -> dict:
     return {"x": x1, "y": y1, "width": x2 - x1, "height": y2 - y1}
 
 
-def redaction_regions(image: np.ndarray, models: Models, faces: list[dict], min_confidence: float) -> list[dict]:
+def redaction_regions(image: np.ndarray, models: Models, faces: list[dict], options: Options) -> list[dict]:
     """Regions to hide: the analysed faces and every detection at the redaction threshold, grown.
 
-    `faces` are the analysis's (all of them, analysed or not); `min_confidence` is the
-    request's threshold, used instead when it is lower than REDACT_MIN_CONFIDENCE.
+    `faces` are the analysis's (all of them, analysed or not), in `image`'s pixels; the
+    request's threshold is used instead when it is lower than REDACT_MIN_CONFIDENCE, and
+    the request's detection passes (`detail`) run again at the lower threshold.
     """
     height, width = image.shape[:2]
-    threshold = min(min_confidence, REDACT_MIN_CONFIDENCE)
-    boxes = [face["box"] for face in faces] + [face.box for face in detect_faces(image, models, threshold)]
+    threshold = min(options.min_confidence, REDACT_MIN_CONFIDENCE)
+    found = detect_faces(image, models, threshold, options.detail, options.detect_max_side)
+    boxes = [face["box"] for face in faces] + [face.box for face in found]
     regions = {tuple(grow(box, (width, height)).values()) for box in boxes}
     return [dict(zip(("x", "y", "width", "height"), region)) for region in sorted(regions)]
 
