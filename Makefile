@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8080
 
-.PHONY: install models fixtures chromium serve test test-fast bench eval lint fuzz loadtest package clean
+.PHONY: install models fixtures chromium serve test test-fast bench eval calibrate lint fuzz loadtest package clean
 
 install: $(VENV)/.installed models fixtures
 
@@ -44,6 +44,10 @@ EVAL_ARGS ?=
 eval: install
 	LOG_LEVEL=WARNING $(BIN)/python -m handler.evaluate $(DATA) --reference $(EVAL_ARGS)
 
+# Refit the gender and age calibration (models/calibration.json) after a net, chip or detection change.
+calibrate: install
+	LOG_LEVEL=WARNING $(BIN)/python tools/calibrate.py $(DATA)
+
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 
@@ -60,7 +64,7 @@ loadtest: install
 # The Lambda zip, rebuilt when the code, models or runtime requirements change.
 ZIP := build/faceread-lambda.zip
 package: $(ZIP)
-$(ZIP): install requirements-lambda.txt infra/package.py $(shell find handler -name '*.py' -o -name '*.html') models/manifest.json
+$(ZIP): install requirements-lambda.txt infra/package.py $(shell find handler -name '*.py' -o -name '*.html') models/manifest.json models/calibration.json
 	$(BIN)/python infra/package.py --python-version 3.12 --platform manylinux2014_x86_64 \
 	  --platform manylinux_2_28_x86_64 --out build/
 

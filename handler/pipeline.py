@@ -13,6 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from handler.calibration import AgeIntervals, Calibration
 from handler.chips import aligned_chip
 from handler.errors import RequestError
 from handler.models import Models
@@ -40,6 +41,7 @@ LOW_GENDER_CONFIDENCE = "low_gender_confidence"
 LOW_DETECTION_CONFIDENCE = "low_detection_confidence"
 PARTLY_OUTSIDE = "partly_outside_image"
 NOT_ANALYZED = "not_analyzed"
+AGE_UNCERTAIN = "age_uncertain"
 # Issues that make the age and gender untrustworthy, not just less certain.
 _UNTRUSTED = {TOO_SMALL, BLURRY}
 
@@ -155,17 +157,24 @@ def age_bucket(years: float) -> str:
     return f"({lo}-{hi})"
 
 
-def age_estimate(probs: np.ndarray, values: np.ndarray) -> dict:
-    """Expected age and the 10th-90th percentile range of the predicted distribution."""
-    probs = probs / probs.sum()
-    years = float(probs @ values)
-    cdf = np.cumsum(probs)
-    lo = float(values[min(int(np.searchsorted(cdf, 0.1)), len(values) - 1)])
-    hi = float(values[min(int(np.searchsorted(cdf, 0.9)), len(values) - 1)])
-    return {"years": round(years, 1), "bucket": age_bucket(years), "range": [round(lo), round(hi)]}
+def age_estimate(probs: np.ndarray, values: np.ndarray, intervals: AgeIntervals) -> dict:
+    """Expected age of the predicted distribution, its bucket and its calibrated interval."""
+    years = float(probs @ values / probs.sum())
+    low, high = intervals.interval(years)
+    return {"years": round(years, 1), "bucket": age_bucket(years),
+            "interval": {"low": low, "high": high, "coverage": intervals.coverage}}
 
 
-def quality_issues(face: dict, options: Options) -> list[str]:
+def gender_estimate(probs: np.ndarray, labels: list[str], years: float, calibration: Calibration,
+                    min_confidence: float) -> dict:
+    """Calibrated gender; `unknown` below `min_confidence` and for faces predicted to be children."""
+    p_male = float(calibration.gender.p_male(float(probs[labels.index("male")])))
+    best, confidence = ("male", p_male) if p_male >= 0.5 else ("female", 1 - p_male)
+    decided = confidence >= min_confidence and years >= calibration.child_below_years
+    return {"value": best if decided else "unknown", "confidence": round(confidence, 4)}
+
+
+def quality_issues(face: dict, options: Options, calibration: Calibration) -> list[str]:
     """Stable issue codes for one analysed face."""
     issues = []
     if min(face["box"]["width"], face["box"]["height"]) < options.min_face_px:
@@ -178,17 +187,39 @@ def quality_issues(face: dict, options: Options) -> list[str]:
         issues.append(PARTLY_OUTSIDE)
     if face["gender"]["value"] == "unknown":
         issues.append(LOW_GENDER_CONFIDENCE)
+    if is_child(face, calibration) or interval_width(face) > calibration.max_useful_width:
+        issues.append(AGE_UNCERTAIN)
     return issues
 
 
-def face_label(face: dict) -> str:
-    """Human label, e.g. 'Male, (25-32)'; an instruction when the face can't be trusted."""
+def is_child(face: dict, calibration: Calibration) -> bool:
+    """Predicted younger than the calibration's child age: gender is withheld."""
+    return face["age"]["years"] < calibration.child_below_years
+
+
+def interval_width(face: dict) -> int:
+    """Width in years of the face's calibrated age interval."""
+    return face["age"]["interval"]["high"] - face["age"]["interval"]["low"]
+
+
+def face_label(face: dict, calibration: Calibration) -> str:
+    """Human label, e.g. 'Male, (25-32)'; an instruction when the face can't be trusted.
+
+    Where the age is uncertain the label says so: a child's gender is never guessed
+    ('Child, gender unclear, (4-6)'), and a too-wide interval replaces the bucket
+    ('Male, age uncertain (41-72)').
+    """
     if not face["analyzed"]:
         return NOT_ANALYZED_LABEL
     if _UNTRUSTED & set(face["quality"]["issues"]):
         return UNCLEAR_LABEL
     gender = face["gender"]["value"]
     prefix = "Gender unclear" if gender == "unknown" else gender.capitalize()
+    if is_child(face, calibration):
+        return f"Child, gender unclear, {face['age']['bucket']}"
+    if AGE_UNCERTAIN in face["quality"]["issues"]:
+        interval = face["age"]["interval"]
+        return f"{prefix}, age uncertain ({interval['low']}-{interval['high']})"
     return f"{prefix}, {face['age']['bucket']}"
 
 
@@ -205,24 +236,26 @@ def mirror_averaged(net: Any, chips: list[np.ndarray]) -> np.ndarray:
     return (net.predict(views) + net.predict([cv2.flip(view, 1) for view in views])) / 2
 
 
-def attributes(image: np.ndarray, faces: list[dict], models: Models, options: Options) -> None:
-    """Gender and age for each face from one aligned chip, mirror-averaged (see `mirror_averaged`)."""
-    if not faces:
-        return
+def attribute_probs(image: np.ndarray, faces: list[dict], models: Models) -> tuple[np.ndarray, np.ndarray]:
+    """The attribute nets' raw outputs per face, mirror-averaged: gender [N, 2] and age [N, len(values)]."""
     gender_net, age_net = models["gender"], models["age"]
     size = max(gender_net.spec.input_size[0], age_net.spec.input_size[0])
     chips = [aligned_chip(image, face["_raw_box"], models["landmarks"], size, age_net.spec.input["chip_padding"])
              for face in faces]
-    gender_probs = mirror_averaged(gender_net, chips)
-    age_probs = mirror_averaged(age_net, chips)
-    labels = gender_net.spec.extra["labels"]
-    values = np.asarray(age_net.spec.extra["values"], np.float64)
+    return mirror_averaged(gender_net, chips), mirror_averaged(age_net, chips)
+
+
+def attributes(image: np.ndarray, faces: list[dict], models: Models, options: Options) -> None:
+    """Gender and age for each face from one aligned chip, mirror-averaged (see `mirror_averaged`)."""
+    if not faces:
+        return
+    gender_probs, age_probs = attribute_probs(image, faces, models)
+    labels = models["gender"].spec.extra["labels"]
+    values = np.asarray(models["age"].spec.extra["values"], np.float64)
     for face, gp, ap in zip(faces, gender_probs, age_probs):
-        best = int(np.argmax(gp))
-        confidence = float(gp[best])
-        value = labels[best] if confidence >= options.min_gender_confidence else "unknown"
-        face["gender"] = {"value": value, "confidence": round(confidence, 4)}
-        face["age"] = age_estimate(ap.astype(np.float64), values)
+        age = age_estimate(ap.astype(np.float64), values, models.calibration.age)
+        face["gender"] = gender_estimate(gp, labels, age["years"], models.calibration, options.min_gender_confidence)
+        face["age"] = age
 
 
 def analyze(image: np.ndarray, models: Models, options: Options, timings: dict[str, float] | None = None) -> list[dict]:
@@ -237,11 +270,11 @@ def analyze(image: np.ndarray, models: Models, options: Options, timings: dict[s
     timings["detect"] = (t1 - t0) * 1000
     timings["attributes"] = (time.perf_counter() - t1) * 1000
     for face in analysed:
-        issues = quality_issues(face, options)
+        issues = quality_issues(face, options, models.calibration)
         face.update(analyzed=True, quality={"ok": not issues, "issues": issues})
     for face in skipped:
         face.update(analyzed=False, gender=None, age=None, quality={"ok": False, "issues": [NOT_ANALYZED]})
     for face in faces:
-        face["label"] = face_label(face)
+        face["label"] = face_label(face, models.calibration)
         del face["_raw_box"], face["_inside"]
     return faces

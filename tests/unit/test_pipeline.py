@@ -12,7 +12,16 @@ from helpers import fixture_image, jpeg, tiled
 
 from handler import runtime
 from handler.errors import RequestError
-from handler.pipeline import NOT_ANALYZED_LABEL, UNCLEAR_LABEL, age_bucket, age_estimate, analyze, face_label
+from handler.pipeline import (
+    NOT_ANALYZED_LABEL,
+    UNCLEAR_LABEL,
+    age_bucket,
+    age_estimate,
+    analyze,
+    face_label,
+    gender_estimate,
+    quality_issues,
+)
 from handler.service import DEFAULT_OPTIONS, analyze_bytes
 
 MODELS = runtime.get_models()
@@ -90,21 +99,44 @@ def test_age_buckets(years: float, bucket: str) -> None:
     assert age_bucket(years) == bucket
 
 
-def test_age_estimate_range_brackets_the_mean() -> None:
+def test_age_estimate_has_the_calibrated_interval() -> None:
     values = np.array([0.25, *range(1, 81)], np.float64)
     probs = np.exp(-0.5 * ((values - 30) / 5) ** 2)
-    age = age_estimate(probs, values)
+    age = age_estimate(probs, values, MODELS.calibration.age)
     assert age["years"] == pytest.approx(30, abs=0.1) and age["bucket"] == "(25-32)"
-    assert age["range"][0] < 30 < age["range"][1]
+    low, high = MODELS.calibration.age.interval(age["years"])
+    assert age["interval"] == {"low": low, "high": high, "coverage": 0.8} and low < 30 < high
 
 
 def test_labels() -> None:
-    face = {"analyzed": True, "gender": {"value": "unknown"}, "age": {"bucket": "(25-32)"},
+    calibration = MODELS.calibration
+    face = {"analyzed": True, "gender": {"value": "unknown"},
+            "age": {"years": 29.0, "bucket": "(25-32)", "interval": {"low": 21, "high": 45, "coverage": 0.8}},
             "quality": {"ok": False, "issues": ["low_gender_confidence"]}}
-    assert face_label(face) == "Gender unclear, (25-32)"
+    assert face_label(face, calibration) == "Gender unclear, (25-32)"
     face["gender"]["value"] = "male"
     face["quality"]["issues"] = []
-    assert face_label(face) == "Male, (25-32)"
+    assert face_label(face, calibration) == "Male, (25-32)"
+    face["quality"]["issues"] = ["age_uncertain"]
+    assert face_label(face, calibration) == "Male, age uncertain (21-45)"
+    face["age"] = {"years": 5.0, "bucket": "(4-6)", "interval": {"low": 3, "high": 8, "coverage": 0.8}}
+    face["gender"]["value"] = "unknown"
+    face["quality"]["issues"] = ["low_gender_confidence", "age_uncertain"]
+    assert face_label(face, calibration) == "Child, gender unclear, (4-6)"
+
+
+def test_children_never_get_a_gender_and_wide_intervals_are_flagged() -> None:
+    calibration = MODELS.calibration
+    confident_male = np.array([1e-6, 1 - 1e-6])
+    child = gender_estimate(confident_male, ["female", "male"], 6.0, calibration, 0.8)
+    adult = gender_estimate(confident_male, ["female", "male"], 30.0, calibration, 0.8)
+    assert child["value"] == "unknown" and adult["value"] == "male"
+    assert child["confidence"] == adult["confidence"] > 0.99
+    face = {"box": {"width": 100, "height": 100}, "sharpness": 0.9, "detection_confidence": 1.0, "_inside": 1.0,
+            "gender": adult, "age": {"years": 30.0, "interval": {"low": 10, "high": 10 + calibration.max_useful_width}}}
+    assert quality_issues(face, DEFAULT_OPTIONS, calibration) == []
+    face["age"]["interval"]["high"] += 1
+    assert quality_issues(face, DEFAULT_OPTIONS, calibration) == ["age_uncertain"]
 
 
 @pytest.mark.parametrize("options", [
