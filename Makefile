@@ -42,7 +42,7 @@ bench: install
 DATA ?= ../shared/utkface-dev
 EVAL_ARGS ?=
 eval: install
-	LOG_LEVEL=WARNING $(BIN)/python -m handler.evaluate $(DATA) --reference $(EVAL_ARGS)
+	LOG_LEVEL=WARNING $(BIN)/python -m handler.evaluate $(DATA) --reference --plots build/eval $(EVAL_ARGS)
 
 # Refit the gender and age calibration (models/calibration.json) after a net, chip or detection change.
 calibrate: install

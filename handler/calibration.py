@@ -150,23 +150,24 @@ def conformal_quantiles(residuals: np.ndarray, coverage: float) -> tuple[float, 
 
 
 def fit_intervals(years: np.ndarray, ages: np.ndarray, edges: tuple[float, ...], coverage: float) -> AgeIntervals:
-    """Conformal residual quantiles per band of predicted years (every band needs faces)."""
+    """Conformal residual quantiles per band of predicted years."""
     years, ages = np.asarray(years, np.float64), np.asarray(ages, np.float64)
     band = np.searchsorted(edges, years, side="right")
+    filled = np.unique(band)
+    if not len(filled):
+        raise ValueError("no faces to fit age intervals on")
     quantiles = []
     for b in range(len(edges) + 1):
-        inside = band == b
-        if not inside.any():
-            raise ValueError(f"no calibration faces predicted in age band {b} (edges {edges})")
+        # A band without faces (only in small subsets) borrows the nearest band's quantiles.
+        nearest = filled[np.argmin(np.abs(filled - b))]
+        inside = band == nearest
         quantiles.append(conformal_quantiles(ages[inside] - years[inside], coverage))
     return AgeIntervals(coverage, tuple(float(e) for e in edges), tuple(quantiles))
 
 
-def expected_calibration_error(p_male: np.ndarray, is_male: np.ndarray, bins: int = 10) -> float:
-    """ECE of the decided answer: confidence max(p, 1 - p) in equal-width bins over [0.5, 1]."""
-    p_male, is_male = np.asarray(p_male, np.float64), np.asarray(is_male, bool)
-    confidence = np.maximum(p_male, 1 - p_male)
-    correct = (p_male >= 0.5) == is_male
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+    """ECE of decided answers: |accuracy - mean confidence| per equal-width bin over [0.5, 1], weighted by faces."""
+    confidence, correct = np.asarray(confidence, np.float64), np.asarray(correct, bool)
     which = np.clip(((confidence - 0.5) * 2 * bins).astype(int), 0, bins - 1)
     error = 0.0
     for b in range(bins):
@@ -174,6 +175,13 @@ def expected_calibration_error(p_male: np.ndarray, is_male: np.ndarray, bins: in
         if inside.any():
             error += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
     return float(error)
+
+
+def gender_ece(p_male: np.ndarray, is_male: np.ndarray, bins: int = 10) -> float:
+    """ECE of the argmax answer of p(male)."""
+    p_male = np.asarray(p_male, np.float64)
+    return expected_calibration_error(np.maximum(p_male, 1 - p_male), (p_male >= 0.5) == np.asarray(is_male, bool),
+                                      bins)
 
 
 def cross_fit(p_male_raw: np.ndarray, is_male: np.ndarray, years: np.ndarray, ages: np.ndarray,

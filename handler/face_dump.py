@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,7 @@ class Dump:
     age_values: np.ndarray     # [K]
     luminance: np.ndarray      # [N] mean luma (0-255) inside the detector box
     contrast: np.ndarray       # [N] standard deviation of that luma
+    ms: np.ndarray             # [N] detection + attribute nets, per image (NaN in dumps that predate it)
 
     @property
     def ages(self) -> np.ndarray:
@@ -120,7 +122,7 @@ def compute(folder: Path, transform: str = "none", border: int = 60, step: int =
     n, k = len(labels), len(values)
     found = np.zeros(n, bool)
     gender, age = np.full((n, 2), np.nan), np.full((n, k), np.nan)
-    luminance, contrast = np.full(n, np.nan), np.full(n, np.nan)
+    luminance, contrast, ms = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
     change = TRANSFORMS[transform]
     for i, label in enumerate(labels):
         image = cv2.imread(str(folder / label.file), cv2.IMREAD_COLOR)
@@ -130,15 +132,18 @@ def compute(folder: Path, transform: str = "none", border: int = 60, step: int =
         if border:
             image = cv2.copyMakeBorder(image, border, border, border, border, cv2.BORDER_CONSTANT, value=(0, 0, 0))
         image = np.ascontiguousarray(image)
+        t0 = time.perf_counter()
         faces = rank_faces(image, detect_faces(image, models, DEFAULT_OPTIONS.min_confidence))
         if not faces:
+            ms[i] = (time.perf_counter() - t0) * 1000
             continue
         best = faces[:1]
         gp, ap = attribute_probs(image, best, models)
+        ms[i] = (time.perf_counter() - t0) * 1000
         found[i] = True
         gender[i], age[i] = gp[0], ap[0]
         luminance[i], contrast[i] = face_luma(image, best[0]["box"])
-    return Dump(labels, found, gender, age, values, luminance, contrast)
+    return Dump(labels, found, gender, age, values, luminance, contrast, ms)
 
 
 def load(folder: Path, transform: str = "none", border: int = 60, step: int = 1) -> Dump:
@@ -148,11 +153,11 @@ def load(folder: Path, transform: str = "none", border: int = 60, step: int = 1)
     if path.is_file():
         data = np.load(path)
         return Dump(labels, data["found"], data["gender_probs"], data["age_probs"], data["age_values"],
-                    data["luminance"], data["contrast"])
+                    data["luminance"], data["contrast"], data["ms"] if "ms" in data else np.full(len(labels), np.nan))
     dump = compute(folder, transform, border, step)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
     np.savez_compressed(tmp, found=dump.found, gender_probs=dump.gender_probs, age_probs=dump.age_probs,
-                        age_values=dump.age_values, luminance=dump.luminance, contrast=dump.contrast)
+                        age_values=dump.age_values, luminance=dump.luminance, contrast=dump.contrast, ms=dump.ms)
     tmp.replace(path)
     return dump

@@ -87,9 +87,9 @@ def report(dump: Dump, seeds: int) -> None:
     conf = np.maximum(p_male, 1 - p_male)
     correct = (p_male >= 0.5) == is_male
     adult = years >= CHILD_BELOW_YEARS
-    eces = [calibration.expected_calibration_error(r[0], is_male) for r in runs]
+    eces = [calibration.gender_ece(r[0], is_male) for r in runs]
     print(f"\n{found.sum()} faces found of {len(found)}; {FOLDS}-fold cross-fitting, {seeds} fold seeds")
-    print(f"gender ECE (10 bins): raw net {calibration.expected_calibration_error(raw, is_male):.4f}, "
+    print(f"gender ECE (10 bins): raw net {calibration.gender_ece(raw, is_male):.4f}, "
           f"calibrated {eces[0]:.4f} (seeds: {min(eces):.4f}-{max(eces):.4f})")
     print("\n| calibrated confidence | faces | correct % | mean confidence |\n|---|---|---|---|")
     for lo, hi in [(0.5, 0.6), (0.6, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 0.95), (0.95, 1.01)]:

@@ -17,6 +17,7 @@ from handler.calibration import (
     expected_calibration_error,
     fit_intervals,
     fit_platt,
+    gender_ece,
 )
 from handler.config import PACKAGE_MODELS_DIR
 from handler.errors import ModelError
@@ -35,8 +36,8 @@ def test_platt_recovers_the_true_scaling_and_lowers_ece() -> None:
     fitted = fit_platt(raw, is_male)
     assert fitted.a == pytest.approx(0.4, abs=0.03) and fitted.b == pytest.approx(0.3, abs=0.06)
     held_raw, held_male = overconfident_gender(20000, seed=1)
-    assert expected_calibration_error(held_raw, held_male) > 0.1
-    assert expected_calibration_error(fitted.p_male(held_raw), held_male) < 0.02
+    assert gender_ece(held_raw, held_male) > 0.1
+    assert gender_ece(fitted.p_male(held_raw), held_male) < 0.02
 
 
 def test_platt_converges_on_saturated_and_separable_outputs() -> None:
@@ -51,7 +52,8 @@ def test_ece_by_hand() -> None:
     # Bins of 0.05 over [0.5, 1]: {0.55 x2: 1 of 2 right}, {0.95 x2: both right}.
     p_male = np.array([0.55, 0.45, 0.95, 0.05])
     is_male = np.array([True, True, True, False])
-    assert expected_calibration_error(p_male, is_male) == pytest.approx(0.5 * abs(0.5 - 0.55) + 0.5 * abs(1 - 0.95))
+    assert gender_ece(p_male, is_male) == pytest.approx(0.5 * abs(0.5 - 0.55) + 0.5 * abs(1 - 0.95))
+    assert expected_calibration_error([0.75, 0.75, 0.75, 0.75], [True, True, True, False]) == 0.0
 
 
 def test_conformal_quantiles_leave_at_most_the_tail_out() -> None:
