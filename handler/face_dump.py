@@ -142,7 +142,7 @@ def compute(folder: Path, transform: str = "none", border: int = 60, step: int =
         ms[i] = (time.perf_counter() - t0) * 1000
         found[i] = True
         gender[i], age[i] = gp[0], ap[0]
-        luminance[i], contrast[i] = face_luma(image, best[0]["box"])
+        luminance[i], contrast[i] = face_luma(image, best[0].box)
     return Dump(labels, found, gender, age, values, luminance, contrast, ms)
 
 

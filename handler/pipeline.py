@@ -6,7 +6,7 @@ Pure functions over numpy arrays and the loaded nets: no I/O, no globals.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
@@ -104,8 +104,45 @@ def is_ghost(box: tuple[float, float, float, float], other: tuple[float, float, 
     return starts_inside and bx2 > ax2 and by2 > ay2 and (bx2 > width or by2 > height)
 
 
-def detect_faces(image: np.ndarray, models: Models, min_confidence: float) -> list[dict]:
-    """Detector boxes without ghosts, clipped to the image, degenerate ones dropped, as face dicts."""
+@dataclass
+class Face:
+    """One face on its way through the pipeline; `public()` is what the API returns.
+
+    Keeps what only the pipeline needs (the unclipped detector box, the share of
+    it inside the image) out of the emitted dict, instead of private keys.
+    """
+
+    raw_box: tuple[float, float, float, float]  # detector box in image pixels, unclipped
+    box: dict[str, int]  # clipped to the image
+    detection_confidence: float
+    inside: float  # share of the raw box's area inside the image
+    sharpness: float = 0.0
+    score: float = 0.0
+    rank: int = 0
+    analyzed: bool = False
+    gender: dict | None = None
+    age: dict | None = None
+    issues: list[str] = field(default_factory=list)
+    label: str = ""
+
+    def public(self) -> dict:
+        """The face as the API reports it."""
+        return {
+            "box": self.box,
+            "detection_confidence": round(self.detection_confidence, 4),
+            "sharpness": round(self.sharpness, 4),
+            "score": round(self.score, 4),
+            "rank": self.rank,
+            "analyzed": self.analyzed,
+            "gender": self.gender,
+            "age": self.age,
+            "quality": {"ok": not self.issues, "issues": self.issues},
+            "label": self.label,
+        }
+
+
+def detect_faces(image: np.ndarray, models: Models, min_confidence: float) -> list[Face]:
+    """Detector boxes without ghosts, clipped to the image, degenerate ones dropped."""
     height, width = image.shape[:2]
     detections = models["detector"].detect(image, min_confidence)
     detections = [d for d in detections
@@ -117,12 +154,8 @@ def detect_faces(image: np.ndarray, models: Models, min_confidence: float) -> li
         if cx2 - cx1 < 2 or cy2 - cy1 < 2:
             continue
         raw_area = max(x2 - x1, 1e-6) * max(y2 - y1, 1e-6)
-        faces.append({
-            "box": {"x": cx1, "y": cy1, "width": cx2 - cx1, "height": cy2 - cy1},
-            "detection_confidence": round(confidence, 4),
-            "_raw_box": (x1, y1, x2, y2),
-            "_inside": (cx2 - cx1) * (cy2 - cy1) / raw_area,
-        })
+        faces.append(Face(raw_box=(x1, y1, x2, y2), box={"x": cx1, "y": cy1, "width": cx2 - cx1, "height": cy2 - cy1},
+                          detection_confidence=confidence, inside=(cx2 - cx1) * (cy2 - cy1) / raw_area))
     return faces
 
 
@@ -135,14 +168,14 @@ def sharpness(image: np.ndarray, box: dict) -> float:
     return variance / (variance + _SHARPNESS_K)
 
 
-def rank_faces(image: np.ndarray, faces: list[dict]) -> list[dict]:
+def rank_faces(image: np.ndarray, faces: list[Face]) -> list[Face]:
     """Score each face by confidence and normalised sharpness; return them best first, ranked."""
     for face in faces:
-        face["sharpness"] = round(sharpness(image, face["box"]), 4)
-        face["score"] = round(_W_CONFIDENCE * face["detection_confidence"] + _W_SHARPNESS * face["sharpness"], 4)
-    faces.sort(key=lambda f: f["score"], reverse=True)
+        face.sharpness = sharpness(image, face.box)
+        face.score = _W_CONFIDENCE * face.detection_confidence + _W_SHARPNESS * face.sharpness
+    faces.sort(key=lambda f: f.score, reverse=True)
     for rank, face in enumerate(faces, 1):
-        face["rank"] = rank
+        face.rank = rank
     return faces
 
 
@@ -174,53 +207,52 @@ def gender_estimate(probs: np.ndarray, labels: list[str], years: float, calibrat
     return {"value": best if decided else "unknown", "confidence": round(confidence, 4)}
 
 
-def quality_issues(face: dict, options: Options, calibration: Calibration) -> list[str]:
+def quality_issues(face: Face, options: Options, calibration: Calibration) -> list[str]:
     """Stable issue codes for one analysed face."""
     issues = []
-    if min(face["box"]["width"], face["box"]["height"]) < options.min_face_px:
+    if min(face.box["width"], face.box["height"]) < options.min_face_px:
         issues.append(TOO_SMALL)
-    if face["sharpness"] < options.min_sharpness:
+    if face.sharpness < options.min_sharpness:
         issues.append(BLURRY)
-    if face["detection_confidence"] < _CONFIDENT_DETECTION:
+    if face.detection_confidence < _CONFIDENT_DETECTION:
         issues.append(LOW_DETECTION_CONFIDENCE)
-    if face["_inside"] < 0.85:
+    if face.inside < 0.85:
         issues.append(PARTLY_OUTSIDE)
-    if face["gender"]["value"] == "unknown":
+    if face.gender is not None and face.gender["value"] == "unknown":
         issues.append(LOW_GENDER_CONFIDENCE)
-    if is_child(face, calibration) or interval_width(face) > calibration.max_useful_width:
+    if face.age is not None and (is_child(face, calibration) or interval_width(face) > calibration.max_useful_width):
         issues.append(AGE_UNCERTAIN)
     return issues
 
 
-def is_child(face: dict, calibration: Calibration) -> bool:
+def is_child(face: Face, calibration: Calibration) -> bool:
     """Predicted younger than the calibration's child age: gender is withheld."""
-    return face["age"]["years"] < calibration.child_below_years
+    return face.age["years"] < calibration.child_below_years
 
 
-def interval_width(face: dict) -> int:
+def interval_width(face: Face) -> int:
     """Width in years of the face's calibrated age interval."""
-    return face["age"]["interval"]["high"] - face["age"]["interval"]["low"]
+    return face.age["interval"]["high"] - face.age["interval"]["low"]
 
 
-def face_label(face: dict, calibration: Calibration) -> str:
+def face_label(face: Face, calibration: Calibration) -> str:
     """Human label, e.g. 'Male, (25-32)'; an instruction when the face can't be trusted.
 
     Where the age is uncertain the label says so: a child's gender is never guessed
     ('Child, gender unclear, (4-6)'), and a too-wide interval replaces the bucket
     ('Male, age uncertain (41-72)').
     """
-    if not face["analyzed"]:
+    if not face.analyzed:
         return NOT_ANALYZED_LABEL
-    if _UNTRUSTED & set(face["quality"]["issues"]):
+    if _UNTRUSTED & set(face.issues):
         return UNCLEAR_LABEL
-    gender = face["gender"]["value"]
+    gender = face.gender["value"]
     prefix = "Gender unclear" if gender == "unknown" else gender.capitalize()
     if is_child(face, calibration):
-        return f"Child, gender unclear, {face['age']['bucket']}"
-    if AGE_UNCERTAIN in face["quality"]["issues"]:
-        interval = face["age"]["interval"]
-        return f"{prefix}, age uncertain ({interval['low']}-{interval['high']})"
-    return f"{prefix}, {face['age']['bucket']}"
+        return f"Child, gender unclear, {face.age['bucket']}"
+    if AGE_UNCERTAIN in face.issues:
+        return f"{prefix}, age uncertain ({face.age['interval']['low']}-{face.age['interval']['high']})"
+    return f"{prefix}, {face.age['bucket']}"
 
 
 def mirror_averaged(net: Any, chips: list[np.ndarray]) -> np.ndarray:
@@ -236,30 +268,30 @@ def mirror_averaged(net: Any, chips: list[np.ndarray]) -> np.ndarray:
     return (net.predict(views) + net.predict([cv2.flip(view, 1) for view in views])) / 2
 
 
-def attribute_probs(image: np.ndarray, faces: list[dict], models: Models) -> tuple[np.ndarray, np.ndarray]:
+def attribute_probs(image: np.ndarray, faces: list[Face], models: Models) -> tuple[np.ndarray, np.ndarray]:
     """The attribute nets' raw outputs per face, mirror-averaged: gender [N, 2] and age [N, len(values)]."""
     gender_net, age_net = models["gender"], models["age"]
     size = max(gender_net.spec.input_size[0], age_net.spec.input_size[0])
-    chips = [aligned_chip(image, face["_raw_box"], models["landmarks"], size, age_net.spec.input["chip_padding"])
+    chips = [aligned_chip(image, face.raw_box, models["landmarks"], size, age_net.spec.input["chip_padding"])
              for face in faces]
     return mirror_averaged(gender_net, chips), mirror_averaged(age_net, chips)
 
 
-def attributes(image: np.ndarray, faces: list[dict], models: Models, options: Options) -> None:
-    """Gender and age for each face from one aligned chip, mirror-averaged (see `mirror_averaged`)."""
+def attributes(image: np.ndarray, faces: list[Face], models: Models, options: Options) -> None:
+    """Calibrated gender and age for each face from one aligned chip, mirror-averaged (see `mirror_averaged`)."""
     if not faces:
         return
     gender_probs, age_probs = attribute_probs(image, faces, models)
     labels = models["gender"].spec.extra["labels"]
     values = np.asarray(models["age"].spec.extra["values"], np.float64)
     for face, gp, ap in zip(faces, gender_probs, age_probs):
-        age = age_estimate(ap.astype(np.float64), values, models.calibration.age)
-        face["gender"] = gender_estimate(gp, labels, age["years"], models.calibration, options.min_gender_confidence)
-        face["age"] = age
+        face.age = age_estimate(ap.astype(np.float64), values, models.calibration.age)
+        face.gender = gender_estimate(gp, labels, face.age["years"], models.calibration, options.min_gender_confidence)
 
 
-def analyze(image: np.ndarray, models: Models, options: Options, timings: dict[str, float] | None = None) -> list[dict]:
-    """All faces in a BGR image, best first; the top `max_faces` get age, gender and quality."""
+def analyze_faces(image: np.ndarray, models: Models, options: Options,
+                  timings: dict[str, float] | None = None) -> list[Face]:
+    """All faces in a BGR image as pipeline records, best first; the top `max_faces` get age, gender and quality."""
     timings = {} if timings is None else timings
     image = np.ascontiguousarray(image)  # dlib refuses strided views such as crops
     t0 = time.perf_counter()
@@ -270,11 +302,15 @@ def analyze(image: np.ndarray, models: Models, options: Options, timings: dict[s
     timings["detect"] = (t1 - t0) * 1000
     timings["attributes"] = (time.perf_counter() - t1) * 1000
     for face in analysed:
-        issues = quality_issues(face, options, models.calibration)
-        face.update(analyzed=True, quality={"ok": not issues, "issues": issues})
+        face.analyzed = True
+        face.issues = quality_issues(face, options, models.calibration)
     for face in skipped:
-        face.update(analyzed=False, gender=None, age=None, quality={"ok": False, "issues": [NOT_ANALYZED]})
+        face.issues = [NOT_ANALYZED]
     for face in faces:
-        face["label"] = face_label(face, models.calibration)
-        del face["_raw_box"], face["_inside"]
+        face.label = face_label(face, models.calibration)
     return faces
+
+
+def analyze(image: np.ndarray, models: Models, options: Options, timings: dict[str, float] | None = None) -> list[dict]:
+    """All faces in a BGR image as the API reports them, best first (see `analyze_faces`)."""
+    return [face.public() for face in analyze_faces(image, models, options, timings)]

@@ -10,7 +10,7 @@ from handler.annotate import annotate
 from handler.config import SETTINGS
 from handler.imaging import decode, encode_jpeg
 from handler.logs import log
-from handler.pipeline import Options, analyze, attributes, face_label
+from handler.pipeline import Face, Options, analyze, attributes, face_label
 
 DEFAULT_OPTIONS = Options(
     min_confidence=SETTINGS.min_confidence,
@@ -77,9 +77,9 @@ def warm_up() -> None:
     image = decode(encode_jpeg(photo, SETTINGS.jpeg_quality), max_bytes=SETTINGS.max_image_bytes,
                    max_pixels=SETTINGS.max_pixels)
     analyze(image, models, DEFAULT_OPTIONS)
-    face = {"box": {"x": 240, "y": 160, "width": 160, "height": 160}, "_raw_box": (240.0, 160.0, 400.0, 320.0),
-            "analyzed": True, "quality": {"ok": True, "issues": []}}
+    face = Face(raw_box=(240.0, 160.0, 400.0, 320.0), box={"x": 240, "y": 160, "width": 160, "height": 160},
+                detection_confidence=1.0, inside=1.0, analyzed=True)
     attributes(image, [face], models, DEFAULT_OPTIONS)
-    face["label"] = face_label(face, models.calibration)
-    encode_jpeg(annotate(image, [face]), SETTINGS.jpeg_quality)
+    face.label = face_label(face, models.calibration)
+    encode_jpeg(annotate(image, [face.public()]), SETTINGS.jpeg_quality)
     log("pipeline_warmed", ms=round((time.perf_counter() - t0) * 1000, 1))

@@ -64,8 +64,8 @@ elif mode == "bare":
     from handler.pipeline import detect_faces
     face = detect_faces(img, m, 0.75)[0]
     from handler.chips import aligned_chip, landmark_rect
-    rect = landmark_rect(face["_raw_box"], lm.spec.input["box_to_rect"])
-    chip = aligned_chip(img, face["_raw_box"], lm, 64, 0.2)
+    rect = landmark_rect(face.raw_box, lm.spec.input["box_to_rect"])
+    chip = aligned_chip(img, face.raw_box, lm, 64, 0.2)
     # The pipeline runs each attribute net on the chip and on its mirror image: two forwards.
     gb = cv2.dnn.blobFromImages([cv2.resize(chip, (32, 32), interpolation=cv2.INTER_AREA)], 1 / 256, (32, 32))
     ab = cv2.dnn.blobFromImages([chip], 1 / 256, (64, 64))

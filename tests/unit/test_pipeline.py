@@ -15,6 +15,7 @@ from handler.errors import RequestError
 from handler.pipeline import (
     NOT_ANALYZED_LABEL,
     UNCLEAR_LABEL,
+    Face,
     age_bucket,
     age_estimate,
     analyze,
@@ -110,19 +111,24 @@ def test_age_estimate_has_the_calibrated_interval() -> None:
 
 def test_labels() -> None:
     calibration = MODELS.calibration
-    face = {"analyzed": True, "gender": {"value": "unknown"},
-            "age": {"years": 29.0, "bucket": "(25-32)", "interval": {"low": 21, "high": 45, "coverage": 0.8}},
-            "quality": {"ok": False, "issues": ["low_gender_confidence"]}}
+    face = Face(raw_box=(0, 0, 50, 50), box={"x": 0, "y": 0, "width": 50, "height": 50}, detection_confidence=0.9,
+                inside=1.0, analyzed=True, gender={"value": "unknown"},
+                age={"years": 29.0, "bucket": "(25-32)", "interval": {"low": 21, "high": 45, "coverage": 0.8}},
+                issues=["low_gender_confidence"])
     assert face_label(face, calibration) == "Gender unclear, (25-32)"
-    face["gender"]["value"] = "male"
-    face["quality"]["issues"] = []
+    face.gender["value"] = "male"
+    face.issues = []
     assert face_label(face, calibration) == "Male, (25-32)"
-    face["quality"]["issues"] = ["age_uncertain"]
+    face.issues = ["age_uncertain"]
     assert face_label(face, calibration) == "Male, age uncertain (21-45)"
-    face["age"] = {"years": 5.0, "bucket": "(4-6)", "interval": {"low": 3, "high": 8, "coverage": 0.8}}
-    face["gender"]["value"] = "unknown"
-    face["quality"]["issues"] = ["low_gender_confidence", "age_uncertain"]
+    face.issues = ["blurry"]
+    assert face_label(face, calibration) == UNCLEAR_LABEL
+    face.age = {"years": 5.0, "bucket": "(4-6)", "interval": {"low": 3, "high": 8, "coverage": 0.8}}
+    face.gender["value"] = "unknown"
+    face.issues = ["low_gender_confidence", "age_uncertain"]
     assert face_label(face, calibration) == "Child, gender unclear, (4-6)"
+    face.analyzed = False
+    assert face_label(face, calibration) == NOT_ANALYZED_LABEL
 
 
 def test_children_never_get_a_gender_and_wide_intervals_are_flagged() -> None:
@@ -132,10 +138,11 @@ def test_children_never_get_a_gender_and_wide_intervals_are_flagged() -> None:
     adult = gender_estimate(confident_male, ["female", "male"], 30.0, calibration, 0.8)
     assert child["value"] == "unknown" and adult["value"] == "male"
     assert child["confidence"] == adult["confidence"] > 0.99
-    face = {"box": {"width": 100, "height": 100}, "sharpness": 0.9, "detection_confidence": 1.0, "_inside": 1.0,
-            "gender": adult, "age": {"years": 30.0, "interval": {"low": 10, "high": 10 + calibration.max_useful_width}}}
+    face = Face(raw_box=(0, 0, 100, 100), box={"x": 0, "y": 0, "width": 100, "height": 100}, detection_confidence=1.0,
+                inside=1.0, sharpness=0.9, gender=adult,
+                age={"years": 30.0, "interval": {"low": 10, "high": 10 + calibration.max_useful_width}})
     assert quality_issues(face, DEFAULT_OPTIONS, calibration) == []
-    face["age"]["interval"]["high"] += 1
+    face.age["interval"]["high"] += 1
     assert quality_issues(face, DEFAULT_OPTIONS, calibration) == ["age_uncertain"]
 
 
