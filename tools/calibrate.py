@@ -124,6 +124,11 @@ def report(dump: Dump, seeds: int) -> None:
         inside = band == b
         print(f"| {edges[b]:g}-{edges[b + 1]:g} | {inside.sum()} | {np.median(width[inside]):.0f} | "
               f"{pct(covered[inside])} | {np.abs(years - ages)[inside].mean():.2f} | {pct(bucket_ok[inside])} |")
+    wide = width > MAX_USEFUL_WIDTH
+    for name, inside in ((f"wider than {MAX_USEFUL_WIDTH} y (age_uncertain)", wide),
+                         (f"{CHILD_BELOW_YEARS:g}+ y, at most {MAX_USEFUL_WIDTH} y wide", ~wide & adult)):
+        print(f"{name}: {inside.sum()} faces, MAE {np.abs(years - ages)[inside].mean():.2f}, "
+              f"within ±5 y {pct(np.abs(np.floor(years + 0.5) - ages)[inside] <= 5)} %, bucket {pct(bucket_ok[inside])} %")
 
 
 def fitted_for(manifest: dict) -> dict:
