@@ -127,8 +127,9 @@ def report(dump: Dump, seeds: int) -> None:
     wide = width > MAX_USEFUL_WIDTH
     for name, inside in ((f"wider than {MAX_USEFUL_WIDTH} y (age_uncertain)", wide),
                          (f"{CHILD_BELOW_YEARS:g}+ y, at most {MAX_USEFUL_WIDTH} y wide", ~wide & adult)):
+        within5 = np.abs(np.floor(years + 0.5) - ages) <= 5
         print(f"{name}: {inside.sum()} faces, MAE {np.abs(years - ages)[inside].mean():.2f}, "
-              f"within ±5 y {pct(np.abs(np.floor(years + 0.5) - ages)[inside] <= 5)} %, bucket {pct(bucket_ok[inside])} %")
+              f"within ±5 y {pct(within5[inside])} %, bucket {pct(bucket_ok[inside])} %")
 
 
 def fitted_for(manifest: dict) -> dict:

@@ -15,16 +15,22 @@ handler/pipeline.py were chosen from.
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # importing handler loads the nets: done in main()
+    from handler.calibration import Calibration
+    from handler.face_dump import Dump
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def scores(dump, calibration, min_gender_confidence: float) -> dict[str, np.ndarray]:  # noqa: ANN001
+def scores(dump: Dump, calibration: Calibration, min_gender_confidence: float) -> dict[str, np.ndarray]:
     """Per found face: luma, contrast, gender right, decided, decided right, |age error|, covered."""
     found = dump.found
     raw = dump.gender_probs[found][:, 1]
@@ -75,7 +81,7 @@ def main() -> None:
                        ("contrast", (0, 10, 15, 20, 25, 30, 40, 200))):
         print("\n" + head.replace(" found |", "").replace("|---|---|---|---|---|---|---|---|",
                                                            "|---|---|---|---|---|---|---|").format(f"face {key}"))
-        for lo, hi in zip(edges, edges[1:]):
+        for lo, hi in itertools.pairwise(edges):
             inside = (pooled[key] >= lo) & (pooled[key] < hi)
             print(row(f"{lo}-{hi}", {k: v[inside] for k, v in pooled.items()}))
 
