@@ -9,6 +9,7 @@ so a change to a net, the chips or detection makes a fresh dump.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 import json
@@ -77,6 +78,11 @@ class Dump:
     contrast: np.ndarray       # [N] standard deviation of that luma
     ms: np.ndarray             # [N] detection + attribute nets, per image (NaN in dumps that predate it)
 
+    def every(self, step: int) -> Dump:
+        """Every `step`-th image, as `load(..., step=step)` would give."""
+        return Dump(self.labels[::step], *(getattr(self, f.name)[::step] if f.name != "age_values"
+                                           else self.age_values for f in dataclasses.fields(self)[1:]))
+
     @property
     def ages(self) -> np.ndarray:
         return np.array([lab.age for lab in self.labels], np.float64)
@@ -84,13 +90,6 @@ class Dump:
     @property
     def is_male(self) -> np.ndarray:
         return np.array([lab.gender == "male" for lab in self.labels])
-
-
-def face_luma(image: np.ndarray, box: dict) -> tuple[float, float]:
-    """Mean and standard deviation of the luma (0-255) inside a face box."""
-    crop = image[box["y"]:box["y"] + box["height"], box["x"]:box["x"] + box["width"]]
-    grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
-    return float(grey.mean()), float(grey.std())
 
 
 def _cache_path(folder: Path, transform: str, border: int, step: int) -> Path:
@@ -113,7 +112,7 @@ def _cache_path(folder: Path, transform: str, border: int, step: int) -> Path:
 def compute(folder: Path, transform: str = "none", border: int = 60, step: int = 1) -> Dump:
     """Run detection and the attribute nets on every `step`-th labelled image (padded by `border` px)."""
     from handler import runtime
-    from handler.pipeline import attribute_probs, detect_faces, rank_faces
+    from handler.pipeline import attribute_probs, detect_faces, face_luma, rank_faces
     from handler.service import DEFAULT_OPTIONS
 
     models = runtime.get_models()

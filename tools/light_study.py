@@ -69,7 +69,9 @@ def main() -> None:
     calibration = runtime.get_models().calibration
     results = {}
     for name in face_dump.TRANSFORMS:
-        dump = face_dump.load(args.data, name, step=args.step)
+        # The untransformed photos are the calibration's own dump, so no second pass for them.
+        dump = face_dump.load(args.data).every(args.step) if name == "none" else face_dump.load(args.data, name,
+                                                                                               step=args.step)
         results[name] = (len(dump.labels), scores(dump, calibration, SETTINGS.min_gender_confidence))
     head = ("| {} | found | faces | gender (argmax) | decided correct / unknown | age MAE | in 80 % interval "
             "| face luma / contrast (median) |\n|---|---|---|---|---|---|---|---|")

@@ -167,3 +167,20 @@ def test_concurrent_analyses_equal_sequential() -> None:
     with ThreadPoolExecutor(16) as pool:
         concurrent = list(pool.map(summary, [images[i % 3] for i in range(48)]))
     assert concurrent == [sequential[i % 3] for i in range(48)]
+
+
+@pytest.mark.parametrize(("luma", "issue"), [
+    ((20.0, 10.0), "underexposed"), ((235.0, 30.0), "overexposed"), ((130.0, 45.0), None),
+])
+def test_exposure_issues_from_the_face_box_luma(luma: tuple[float, float], issue: str | None) -> None:
+    face = Face(raw_box=(0, 0, 100, 100), box={"x": 0, "y": 0, "width": 100, "height": 100}, detection_confidence=1.0,
+                inside=1.0, sharpness=0.9, gender={"value": "male", "confidence": 0.99},
+                age={"years": 30.0, "interval": {"low": 20, "high": 45}}, luma=luma)
+    assert quality_issues(face, DEFAULT_OPTIONS, MODELS.calibration) == ([issue] if issue else [])
+
+
+def test_a_darkened_photo_is_flagged_underexposed() -> None:
+    dark = (fixture_image("astronaut.png") * 0.2).astype(np.uint8)
+    (face,) = run(dark, min_confidence=0.3)
+    assert "underexposed" in face["quality"]["issues"]
+    assert "underexposed" not in run(fixture_image("astronaut.png"))[0]["quality"]["issues"]
