@@ -79,7 +79,26 @@ def main() -> None:
     for name, (n, s) in results.items():
         print(row(name, s, n))
     pooled = {k: np.concatenate([s[k] for _, s in results.values()]) for k in results["none"][1]}
-    for key, edges in (("luma", (0, 30, 45, 60, 80, 100, 160, 190, 210, 225, 240, 256)),
+    from handler.pipeline import LOW_CONTRAST_BELOW, OVEREXPOSED_FROM, UNDEREXPOSED_BELOW
+
+    def flagged(s: dict[str, np.ndarray]) -> np.ndarray:
+        return (s["luma"] < UNDEREXPOSED_BELOW) | (s["luma"] >= OVEREXPOSED_FROM) | (s["contrast"] < LOW_CONTRAST_BELOW)
+
+    print(f"\nflagged (luma < {UNDEREXPOSED_BELOW:g}, >= {OVEREXPOSED_FROM:g} or contrast < {LOW_CONTRAST_BELOW:g}):")
+    print(head.replace(" found |", "").replace("|---|---|---|---|---|---|---|---|",
+                                               "|---|---|---|---|---|---|---|").format("faces"))
+    for name, (_, s) in results.items():
+        flags = flagged(s)
+        print(row(f"{name}, flagged ({100 * flags.mean():.1f} %)", {k: v[flags] for k, v in s.items()}))
+    flags = flagged(pooled)
+    print(row("all transforms, flagged", {k: v[flags] for k, v in pooled.items()}))
+    print(row("all transforms, not flagged", {k: v[~flags] for k, v in pooled.items()}))
+    full = face_dump.load(args.data)
+    races = np.array([lab.race for lab in full.labels])[full.found]
+    natural = flagged({"luma": full.luminance[full.found], "contrast": full.contrast[full.found]})
+    print("untransformed faces flagged, by race: " + ", ".join(
+        f"{race} {natural[races == race].sum()}/{(races == race).sum()}" for race in dict.fromkeys(races)))
+    for key, edges in (("luma", (0, 30, 40, 45, 50, 60, 80, 100, 160, 190, 200, 210, 215, 220, 225, 240, 256)),
                        ("contrast", (0, 10, 15, 20, 25, 30, 40, 200))):
         print("\n" + head.replace(" found |", "").replace("|---|---|---|---|---|---|---|---|",
                                                            "|---|---|---|---|---|---|---|").format(f"face {key}"))
