@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8080
 
-.PHONY: install models fixtures chromium serve test test-fast bench eval calibrate lint fuzz loadtest package clean
+.PHONY: install models fixtures chromium axe serve test test-fast bench eval calibrate lint fuzz loadtest package clean
 
 install: $(VENV)/.installed models fixtures
 
@@ -26,10 +26,19 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
+# axe-core for the page's accessibility test, pinned by package.json and package-lock.json (npm from Debian if missing).
+axe: node_modules/.installed
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq npm; }
+	npm ci --no-audit --no-fund --silent
+	touch $@
+
 serve: install
 	$(BIN)/functions-framework --source handler/gcp.py --target http_analyze --host 127.0.0.1 --port $(PORT)
 
-test: install chromium package
+test: install chromium axe package
 	$(BIN)/pytest -q
 
 test-fast: install
@@ -69,4 +78,4 @@ $(ZIP): install requirements-lambda.txt infra/package.py $(shell find handler -n
 	  --platform manylinux_2_28_x86_64 --out build/
 
 clean:
-	rm -rf build .pytest_cache
+	rm -rf build .pytest_cache node_modules

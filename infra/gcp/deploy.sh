@@ -18,11 +18,22 @@
 # infra/gcp/service.yaml with `gcloud run services replace`.
 #
 # Optional environment: REGION (europe-west1), SERVICE_ACCOUNT (faceread-fn),
-# MIN_INSTANCES (1), MEMORY (2Gi), CPU (2), TIMEOUT (60s), CONCURRENCY (1),
-# ALLOW_UNAUTHENTICATED (true), and the handler settings MIN_CONFIDENCE,
-# MAX_FACES, MAX_IMAGE_BYTES, MAX_PIXELS, MIN_GENDER_CONFIDENCE, MIN_FACE_PX,
-# MIN_SHARPNESS, JPEG_QUALITY, OUTPUT_PREFIX, INPUT_PREFIX, CORS_ALLOW_ORIGIN,
-# LOG_LEVEL (unset ones keep the handler's defaults).
+# MIN_INSTANCES (1), MAX_INSTANCES (10), MEMORY (2Gi), CPU (2), TIMEOUT (60s),
+# CONCURRENCY (1), ALLOW_UNAUTHENTICATED (false), INVOKERS, and the handler
+# settings in SETTINGS below (unset ones keep the handler's defaults; they are
+# validated with handler/config.py before anything is deployed).
+#
+# Who may call faceread-http: nobody but the project's owners by default
+# (--no-allow-unauthenticated). Grant callers roles/run.invoker with
+#   INVOKERS="user:ana@example.com serviceAccount:app@my-proj.iam.gserviceaccount.com" infra/gcp/deploy.sh http
+# and call with an identity token:
+#   curl -H "Authorization: Bearer $(gcloud auth print-identity-token)" \
+#        -H 'Content-Type: image/jpeg' --data-binary @photo.jpg "$URL/analyze"
+# ALLOW_UNAUTHENTICATED=true makes it PUBLIC (allUsers): a deliberate demo only.
+#
+# Spending cap: MAX_INSTANCES x CONCURRENCY requests at once, the same cap as the
+# Lambda stack's ReservedConcurrency; beyond it Cloud Run answers 429 to HTTP
+# callers and Eventarc redelivers Cloud Storage events later (--retry).
 #
 # Eventarc cannot filter Cloud Storage events by key prefix, only by bucket:
 # the handler itself ignores objects outside INPUT_PREFIX.
@@ -36,17 +47,45 @@ REGION="${REGION:-europe-west1}"
 SERVICE_ACCOUNT="${SERVICE_ACCOUNT:-faceread-fn}"
 SA_EMAIL="${SERVICE_ACCOUNT}@${PROJECT}.iam.gserviceaccount.com"
 MIN_INSTANCES="${MIN_INSTANCES:-1}"
+MAX_INSTANCES="${MAX_INSTANCES:-10}"
 MEMORY="${MEMORY:-2Gi}"
 CPU="${CPU:-2}"
 TIMEOUT="${TIMEOUT:-60s}"
 # One request per instance: OpenCV DNN nets are shared per process and a
 # forward pass already uses the instance's CPUs.
 CONCURRENCY="${CONCURRENCY:-1}"
-ALLOW_UNAUTHENTICATED="${ALLOW_UNAUTHENTICATED:-true}"
+ALLOW_UNAUTHENTICATED="${ALLOW_UNAUTHENTICATED:-false}"
+INVOKERS="${INVOKERS:-}"
+# Every setting handler/config.py reads except MODEL_DIR (the staged models/ is
+# used) and OUTPUT_BUCKET (set from OUTPUT_BUCKET below). A test keeps this list
+# equal to what config.py reads.
+SETTINGS=(MIN_CONFIDENCE MAX_FACES MAX_IMAGE_BYTES MAX_PIXELS MIN_GENDER_CONFIDENCE MIN_FACE_PX MIN_SHARPNESS JPEG_QUALITY OUTPUT_PREFIX INPUT_PREFIX CORS_ALLOW_ORIGIN LOG_LEVEL)
 
 die() { echo "deploy.sh: $*" >&2; exit 1; }
 [[ -n "$PROJECT" ]] || die "set PROJECT (or gcloud config set project ...)"
 case "$TARGET" in all | http | gcs | buckets | run) ;; *) die "unknown target '$TARGET' (all|http|gcs|buckets|run)" ;; esac
+[[ "$ALLOW_UNAUTHENTICATED" == true || "$ALLOW_UNAUTHENTICATED" == false ]] ||
+  die "ALLOW_UNAUTHENTICATED must be true or false"
+[[ "$MAX_INSTANCES" =~ ^[1-9][0-9]*$ ]] || die "MAX_INSTANCES must be a positive integer (the spending cap)"
+
+# The same validation the function runs at start-up, here before anything is
+# deployed: a bad value stops this script instead of every cold start. Only
+# handler.config and handler.errors are loaded (not the nets).
+PYTHON="${PYTHON:-$([[ -x "$ROOT/.venv/bin/python" ]] && echo "$ROOT/.venv/bin/python" || echo python3)}"
+"$PYTHON" - "$ROOT" <<'EOF' || die "fix the setting above"
+import sys
+import types
+
+package = types.ModuleType("handler")
+package.__path__ = [sys.argv[1] + "/handler"]
+sys.modules["handler"] = package
+from handler.errors import ConfigError
+
+try:
+    import handler.config  # noqa: F401 - importing it validates the environment
+except ConfigError as error:
+    sys.exit(f"deploy.sh: {error}")
+EOF
 if [[ "$TARGET" != http && "$TARGET" != run ]]; then
   [[ -n "${INPUT_BUCKET:-}" && -n "${OUTPUT_BUCKET:-}" ]] || die "set INPUT_BUCKET and OUTPUT_BUCKET"
   [[ "$INPUT_BUCKET" != "$OUTPUT_BUCKET" ]] || die "OUTPUT_BUCKET must differ from INPUT_BUCKET"
@@ -54,8 +93,7 @@ fi
 
 # --- environment variables for the functions --------------------------------
 env_vars=()
-for name in MIN_CONFIDENCE MAX_FACES MAX_IMAGE_BYTES MAX_PIXELS MIN_GENDER_CONFIDENCE \
-  MIN_FACE_PX MIN_SHARPNESS JPEG_QUALITY OUTPUT_PREFIX INPUT_PREFIX CORS_ALLOW_ORIGIN LOG_LEVEL; do
+for name in "${SETTINGS[@]}"; do
   if [[ -n "${!name:-}" ]]; then
     env_vars+=("${name}=${!name}")
   fi
@@ -109,6 +147,7 @@ common_flags=(
   --timeout="$TIMEOUT"
   --concurrency="$CONCURRENCY"
   --min-instances="$MIN_INSTANCES"
+  --max-instances="$MAX_INSTANCES"
   --service-account="$SA_EMAIL"
   "${env_flag[@]}"
 )
@@ -142,14 +181,29 @@ cpu_boost() {
   gcloud run services update "$1" --project="$PROJECT" --region="$REGION" --cpu-boost >/dev/null
 }
 
+# roles/run.invoker for each member of INVOKERS on the HTTP service.
+grant_invokers() {
+  local member
+  for member in $INVOKERS; do
+    gcloud run services add-iam-policy-binding faceread-http --project="$PROJECT" --region="$REGION" \
+      --member="$member" --role=roles/run.invoker >/dev/null
+  done
+}
+
+warn_public() {
+  echo "deploy.sh: ALLOW_UNAUTHENTICATED=true: faceread-http is PUBLIC (anyone can call it)" >&2
+}
+
 deploy_http() {
   local auth=(--no-allow-unauthenticated)
   if [[ "$ALLOW_UNAUTHENTICATED" == true ]]; then
+    warn_public
     auth=(--allow-unauthenticated)
   fi
   gcloud functions deploy faceread-http "${common_flags[@]}" \
     --entry-point=http_analyze --trigger-http "${auth[@]}"
   cpu_boost faceread-http
+  grant_invokers
 }
 
 deploy_gcs() {
@@ -189,12 +243,21 @@ deploy_run() {
   rendered="$stage/service.rendered.yaml"
   sed -e "s#IMAGE_URL#${image}#" -e "s#SERVICE_ACCOUNT_EMAIL#${SA_EMAIL}#" \
     -e "s#OUTPUT_BUCKET_NAME#${OUTPUT_BUCKET:-}#" \
+    -e "s#\(autoscaling.knative.dev/maxScale: \)\"[0-9]*\"#\1\"${MAX_INSTANCES}\"#" \
+    -e "s#\(containerConcurrency: \)[0-9]*#\1${CONCURRENCY}#" \
     "$ROOT/infra/gcp/service.yaml" >"$rendered"
   gcloud run services replace "$rendered" --project="$PROJECT" --region="$REGION"
+  # Settings from the caller's environment; service.yaml itself keeps the handler's defaults.
+  if ((${#env_vars[@]})); then
+    gcloud run services update faceread-http --project="$PROJECT" --region="$REGION" \
+      "--update-env-vars=^@^$(IFS=@; echo "${env_vars[*]}")" >/dev/null
+  fi
   if [[ "$ALLOW_UNAUTHENTICATED" == true ]]; then
+    warn_public
     gcloud run services add-iam-policy-binding faceread-http --project="$PROJECT" --region="$REGION" \
       --member=allUsers --role=roles/run.invoker >/dev/null
   fi
+  grant_invokers
 }
 
 ensure_service_account

@@ -1,0 +1,101 @@
+"""infra/gcp/deploy.sh, run for real with a stand-in `gcloud` that records its calls.
+
+Nothing can be deployed from a test, but what the script asks gcloud to do can be read:
+private by default, the instance cap on every function, invokers granted, a public service only
+when asked for, settings validated before the first gcloud call.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from deploy_files import DEPLOY_SH
+
+GCLOUD = """#!/bin/sh
+printf '%s\\n' "$*" >> "{calls}"
+case "$*" in
+  "run services replace "*) cp "$4" "{rendered}" ;;
+  "functions describe "*) echo https://faceread-http-demo.a.run.app ;;
+esac
+exit 0
+"""
+
+
+def deploy(tmp_path: Path, target: str, **env: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """Run deploy.sh TARGET with a recording gcloud first on PATH; return the run and gcloud's calls."""
+    calls = tmp_path / "calls"
+    stub = tmp_path / "bin" / "gcloud"
+    stub.parent.mkdir(exist_ok=True)
+    stub.write_text(GCLOUD.format(calls=calls, rendered=tmp_path / "service.rendered.yaml"))
+    stub.chmod(0o755)
+    base = {"PATH": f"{stub.parent}:{os.environ['PATH']}", "HOME": str(tmp_path), "PROJECT": "demo",
+            "INPUT_BUCKET": "demo-in", "OUTPUT_BUCKET": "demo-out"}
+    done = subprocess.run(["bash", str(DEPLOY_SH), target], env={**base, **env},
+                          capture_output=True, text=True, timeout=120)
+    return done, calls.read_text().splitlines() if calls.exists() else []
+
+
+def one(calls: list[str], prefix: str) -> str:
+    (call,) = [c for c in calls if c.startswith(prefix)]
+    return call
+
+
+def test_http_function_is_private_and_capped_by_default(tmp_path: Path) -> None:
+    done, calls = deploy(tmp_path, "all")
+    assert done.returncode == 0, done.stderr
+    http = one(calls, "functions deploy faceread-http")
+    gcs = one(calls, "functions deploy faceread-gcs")
+    for call in (http, gcs):
+        assert "--no-allow-unauthenticated" in call.split()
+        assert "--max-instances=10" in call.split() and "--concurrency=1" in call.split()
+    assert "--allow-unauthenticated" not in http.split()
+    assert not [c for c in calls if "allUsers" in c]
+    assert "PUBLIC" not in done.stderr
+
+
+def test_invokers_are_granted_run_invoker(tmp_path: Path) -> None:
+    invokers = "user:ana@example.com serviceAccount:app@demo.iam.gserviceaccount.com"
+    done, calls = deploy(tmp_path, "http", INVOKERS=invokers, MAX_INSTANCES="3")
+    assert done.returncode == 0, done.stderr
+    grants = [c for c in calls if c.startswith("run services add-iam-policy-binding faceread-http")]
+    assert [g.split("--member=")[1].split()[0] for g in grants] == [
+        "user:ana@example.com", "serviceAccount:app@demo.iam.gserviceaccount.com"]
+    assert all("--role=roles/run.invoker" in g for g in grants)
+    assert "--max-instances=3" in one(calls, "functions deploy faceread-http").split()
+
+
+def test_public_only_when_asked_and_said_so(tmp_path: Path) -> None:
+    done, calls = deploy(tmp_path, "http", ALLOW_UNAUTHENTICATED="true")
+    assert done.returncode == 0, done.stderr
+    assert "--allow-unauthenticated" in one(calls, "functions deploy faceread-http").split()
+    assert "PUBLIC" in done.stderr
+
+
+def test_cloud_run_service_gets_the_cap_and_settings(tmp_path: Path) -> None:
+    done, calls = deploy(tmp_path, "run", MAX_INSTANCES="4", MAX_FACES="5")
+    assert done.returncode == 0, done.stderr
+    service = yaml.safe_load((tmp_path / "service.rendered.yaml").read_text())
+    template = service["spec"]["template"]
+    assert template["metadata"]["annotations"]["autoscaling.knative.dev/maxScale"] == "4"
+    assert template["spec"]["containerConcurrency"] == 1
+    assert template["spec"]["serviceAccountName"] == "faceread-fn@demo.iam.gserviceaccount.com"
+    assert "--update-env-vars=^@^MAX_FACES=5@OUTPUT_BUCKET=demo-out" in one(calls, "run services update").split()
+    assert not [c for c in calls if "allUsers" in c]
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("MIN_CONFIDENCE=1.5", "MIN_CONFIDENCE=1.5 is out of range"),
+    ("OUTPUT_PREFIX=uploads/x/", "must not nest"),
+    ("MAX_INSTANCES=0", "MAX_INSTANCES must be a positive integer"),
+    ("ALLOW_UNAUTHENTICATED=yes", "ALLOW_UNAUTHENTICATED must be true or false"),
+])
+def test_bad_settings_stop_before_any_gcloud_call(tmp_path: Path, setting: str, message: str) -> None:
+    name, value = setting.split("=", 1)
+    done, calls = deploy(tmp_path, "http", **{name: value})
+    assert done.returncode == 1
+    assert message in done.stderr
+    assert calls == []
