@@ -1,17 +1,17 @@
 """The attribute nets' raw outputs for every face of a labelled folder, computed once and cached.
 
 Fitting the calibration, evaluating it and the light study all read these arrays
-instead of re-running the nets: one pass over 1,080 faces takes a minute, a refit
-takes a second. The cache (an .npz under build/, never committed) is keyed by the
-transform, the folder's labels and the code and manifest that produce the outputs,
-so a change to a net, the chips or detection makes a fresh dump.
+instead of re-running the nets: one pass over 1,080 faces takes 3-4 minutes on 2
+shared cores, a refit takes a second. The cache (an .npz under build/, never
+committed) is keyed by the folder, its labels, the transform, the manifest's nets and
+the source of every module between the image and the nets' outputs, so a change to a
+net, the chips or detection makes a fresh dump rather than a stale calibration.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import inspect
 import json
 import time
 from collections.abc import Callable
@@ -25,8 +25,8 @@ from handler.evaluate import Label, read_labels
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE_DIR = ROOT / "build" / "calibration-cache"
-# Files whose change changes the nets' outputs for the same image (plus the pipeline functions in `_cache_path`).
-_CODE = ["handler/chips.py"]
+# Whole files, not single functions: a detection change may add helpers a function list would miss.
+_CODE = ["handler/pipeline.py", "handler/chips.py", "handler/models.py", "handler/imaging.py"]
 
 
 def _sepia(image: np.ndarray) -> np.ndarray:
@@ -76,7 +76,7 @@ class Dump:
     age_values: np.ndarray     # [K]
     luminance: np.ndarray      # [N] mean luma (0-255) inside the detector box
     contrast: np.ndarray       # [N] standard deviation of that luma
-    ms: np.ndarray             # [N] detection + attribute nets, per image (NaN in dumps that predate it)
+    ms: np.ndarray             # [N] detection + attribute nets, per image
 
     def every(self, step: int) -> Dump:
         """Every `step`-th image, as `load(..., step=step)` would give."""
@@ -98,12 +98,8 @@ def _cache_path(folder: Path, transform: str, border: int, step: int) -> Path:
     digest.update((folder / "labels.csv").read_bytes())
     for name in _CODE:
         digest.update((ROOT / name).read_bytes())
+    # The nets, not the calibration pin, which every refit rewrites.
     digest.update(json.dumps(json.loads((ROOT / "models" / "manifest.json").read_text())["nets"]).encode())
-    from handler import models, pipeline
-
-    for function in (pipeline.detect_faces, pipeline.is_ghost, pipeline.rank_faces, pipeline.attribute_probs,
-                     pipeline.mirror_averaged, models.SsdDetector, models.SoftmaxClassifier, models.ShapePredictor):
-        digest.update(inspect.getsource(function).encode())
     digest.update(f"{transform}|{border}|{step}".encode())
     slug = "".join(c if c.isalnum() else "-" for c in transform)
     return CACHE_DIR / f"{folder.resolve().name}-{slug}-{digest.hexdigest()[:12]}.npz"
@@ -152,7 +148,7 @@ def load(folder: Path, transform: str = "none", border: int = 60, step: int = 1)
     if path.is_file():
         data = np.load(path)
         return Dump(labels, data["found"], data["gender_probs"], data["age_probs"], data["age_values"],
-                    data["luminance"], data["contrast"], data["ms"] if "ms" in data else np.full(len(labels), np.nan))
+                    data["luminance"], data["contrast"], data["ms"])
     dump = compute(folder, transform, border, step)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
