@@ -26,7 +26,7 @@ from handler.evaluate import Label, read_labels
 ROOT = Path(__file__).resolve().parent.parent
 CACHE_DIR = ROOT / "build" / "calibration-cache"
 # Whole files, not single functions: a detection change may add helpers a function list would miss.
-_CODE = ["handler/pipeline.py", "handler/chips.py", "handler/models.py", "handler/imaging.py"]
+_CODE = ["handler/pipeline.py", "handler/chips.py", "handler/models.py", "handler/imaging.py", "handler/detection.py"]
 
 
 def _sepia(image: np.ndarray) -> np.ndarray:
@@ -97,7 +97,8 @@ def _cache_path(folder: Path, transform: str, border: int, step: int) -> Path:
     digest.update(str(folder.resolve()).encode())
     digest.update((folder / "labels.csv").read_bytes())
     for name in _CODE:
-        digest.update((ROOT / name).read_bytes())
+        if (ROOT / name).is_file():
+            digest.update((ROOT / name).read_bytes())
     # The nets, not the calibration pin, which every refit rewrites.
     digest.update(json.dumps(json.loads((ROOT / "models" / "manifest.json").read_text())["nets"]).encode())
     digest.update(f"{transform}|{border}|{step}".encode())
