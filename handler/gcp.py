@@ -24,7 +24,7 @@ import functions_framework  # noqa: E402
 from handler.config import LAMBDA_PAYLOAD_LIMIT  # noqa: E402
 from handler.http_api import HttpRequest, handle  # noqa: E402
 from handler.logs import invocation, log  # noqa: E402
-from handler.storage_trigger import ObjectMissing, process_object  # noqa: E402
+from handler.storage_trigger import ObjectInfo, ObjectMissing, process_object  # noqa: E402
 
 FINALIZED = "google.cloud.storage.object.v1.finalized"
 _gcs_client: Any = None
@@ -70,22 +70,40 @@ class GcsStore:
     def __init__(self, client: Any) -> None:
         self.client = client
 
-    def size(self, bucket: str, key: str) -> int:
+    def head(self, bucket: str, key: str) -> ObjectInfo:
         blob = self.client.bucket(bucket).get_blob(key)
         if blob is None:
             raise ObjectMissing(key)
-        return int(blob.size or 0)
+        return blob_info(blob)
 
-    def get(self, bucket: str, key: str) -> bytes:
+    def get(self, bucket: str, key: str, version: str | None = None) -> bytes:
         from google.api_core.exceptions import NotFound
 
         try:
-            return self.client.bucket(bucket).blob(key).download_as_bytes()
+            generation = int(version) if version and version.isdigit() else None
+            return self.client.bucket(bucket).blob(key, generation=generation).download_as_bytes()
         except NotFound:
             raise ObjectMissing(key) from None
 
-    def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
-        self.client.bucket(bucket).blob(key).upload_from_string(body, content_type=content_type)
+    def put(self, bucket: str, key: str, body: bytes, content_type: str,
+            metadata: dict[str, str] | None = None) -> None:
+        blob = self.client.bucket(bucket).blob(key)
+        if metadata:
+            blob.metadata = metadata
+        blob.upload_from_string(body, content_type=content_type)
+
+
+def blob_info(blob: Any) -> ObjectInfo:
+    """What a GCS object resource says: the generation plays the part of S3's version id."""
+    return ObjectInfo(size=int(blob.size or 0), etag=blob.etag or None,
+                      version=str(blob.generation) if blob.generation else None, metadata=dict(blob.metadata or {}))
+
+
+def event_info(data: dict) -> ObjectInfo:
+    """The same facts from a finalized event's StorageObjectData (numbers arrive as strings)."""
+    size, generation = str(data.get("size", "")), str(data.get("generation", ""))
+    return ObjectInfo(size=int(size) if size.isdigit() else None, etag=str(data.get("etag") or "") or None,
+                      version=generation if generation.isdigit() else None)
 
 
 @functions_framework.cloud_event
@@ -97,4 +115,4 @@ def gcs_finalized(cloud_event: Any) -> None:
         return
     bucket, name = str(data.get("bucket", "")), str(data.get("name", ""))
     with invocation(str(cloud_event["id"])):
-        process_object(GcsStore(gcs_client()), bucket, name)
+        process_object(GcsStore(gcs_client()), bucket, name, source=event_info(data))

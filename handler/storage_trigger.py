@@ -1,45 +1,77 @@
-"""Upload-triggered analysis, shared by S3 and Cloud Storage.
+"""The per-object flow shared by every storage path: S3 and Cloud Storage uploads, SQS-wrapped
+uploads, S3 Batch Operations, Step Functions Distributed Map, Cloud Run jobs and local backfills.
 
-For one uploaded object: skip it if it is one of our outputs (the recursive-loop
-guard), check its size before download, analyse it, then write the annotated
-image and, last, the JSON result: the JSON is the commit marker, so a reader
-never sees a result without its image. Output keys are derived from the input
-key, and stored results carry no timings, so a repeated event (delivery is
-at-least-once) overwrites the outputs with identical bytes.
+For one object: skip it if it is one of our outputs (the recursive-loop guard); skip it if its
+result already records the same source (ETag or version) and the same analysis fingerprint (model
+ids and options) - the skip rule, one HEAD of the result and no inference; else check its size
+before download, analyse it, then write the annotated image and, last, the JSON result with the
+skip rule's facts as object metadata: the JSON is the commit marker, so a reader never sees a result
+without its image. Output keys are derived from the input key, and stored results carry no timings,
+so a repeated event (delivery is at-least-once) rewrites identical bytes.
 
-A bad image writes a JSON error result and returns normally: retrying can't fix
-it. Storage failures propagate, so the platform retries the event.
+A bad image writes a JSON error result and returns normally: retrying can't fix it. Storage
+failures propagate, so the platform retries the event.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
+from handler import runtime
 from handler.config import SETTINGS, Settings
 from handler.errors import RequestError
 from handler.logs import log
-from handler.service import analyze_bytes
+from handler.pipeline import Options
+from handler.service import DEFAULT_OPTIONS, analyze_bytes
 
 MAX_KEY_BYTES = 1024  # both S3 and Cloud Storage cap object names at 1024 UTF-8 bytes
+
+# Object metadata on the JSON result (S3 `x-amz-meta-*`, GCS custom metadata): lower-case ASCII.
+# The per-face facts ride along (at most MAX_FACES=100 faces: ~1.6 KB, under S3's 2 KB), so a job
+# summary counts genders and age buckets of unchanged objects without reading their JSON.
+META_ETAG, META_VERSION, META_ANALYSIS, META_FACES, META_GENDERS, META_AGES, META_ERROR = (
+    "faceread-source-etag", "faceread-source-version", "faceread-analysis", "faceread-faces",
+    "faceread-genders", "faceread-age-buckets", "faceread-error")
 
 
 class ObjectMissing(Exception):
     """The object no longer exists (deleted after the event was sent)."""
 
 
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a HEAD, a listing or an event says about an object; None where the source didn't say."""
+
+    size: int | None = None
+    etag: str | None = None  # without quotes
+    version: str | None = None  # S3 VersionId or GCS generation
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return self.size is not None and bool(self.etag)
+
+
 class ObjectStore(Protocol):
-    """The three storage calls the trigger needs; adapters live in aws.py and gcp.py."""
+    """The storage calls the flow needs; adapters live in aws.py and gcp.py."""
 
-    def size(self, bucket: str, key: str) -> int:
-        """Object size in bytes; raise ObjectMissing if it is gone."""
+    def head(self, bucket: str, key: str) -> ObjectInfo:
+        """Size, ETag, version and custom metadata; raise ObjectMissing if it is gone."""
 
-    def get(self, bucket: str, key: str) -> bytes:
-        """Object bytes; raise ObjectMissing if it is gone."""
+    def get(self, bucket: str, key: str, version: str | None = None) -> bytes:
+        """Object bytes (of `version` when given); raise ObjectMissing if it is gone."""
 
-    def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
+    def put(self, bucket: str, key: str, body: bytes, content_type: str,
+            metadata: dict[str, str] | None = None) -> None:
         """Write (overwrite) an object."""
+
+
+def clean_etag(etag: object) -> str | None:
+    """An ETag without its quotes (S3 quotes them in HEAD answers, not in events or listings)."""
+    return str(etag).strip('"') or None if etag else None
 
 
 def output_keys(key: str, settings: Settings = SETTINGS) -> tuple[str, str]:
@@ -64,37 +96,118 @@ def skip_reason(bucket: str, key: str, settings: Settings = SETTINGS) -> str | N
     return None
 
 
+def analysis_fingerprint(options: Options = DEFAULT_OPTIONS, settings: Settings = SETTINGS) -> str:
+    """16 hex digits naming what produced a result: every net's id, the options, the JPEG quality.
+
+    A result with another fingerprint was made by other models or options and is redone.
+    """
+    facts = {"models": runtime.get_models().ids, "options": asdict(options), "jpeg_quality": settings.jpeg_quality}
+    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def is_current(result: ObjectInfo, source: ObjectInfo, fingerprint: str) -> bool:
+    """The skip rule: the stored result was made from these source bytes with this analysis."""
+    meta = result.metadata
+    if meta.get(META_ANALYSIS) != fingerprint:
+        return False
+    same_version = bool(source.version) and meta.get(META_VERSION) == source.version
+    same_etag = bool(source.etag) and meta.get(META_ETAG) == source.etag
+    return same_version or same_etag
+
+
+def _face_facts(result: dict) -> dict:
+    """Face count, and gender and age bucket of each analysed face: what job summaries add up."""
+    analyzed = [f for f in result["faces"] if f.get("analyzed")]
+    return {"faces": result["faces_detected"],
+            "genders": [str((f.get("gender") or {}).get("value")) for f in analyzed],
+            "age_buckets": [str((f.get("age") or {}).get("bucket")) for f in analyzed]}
+
+
+def _facts_meta(facts: dict) -> dict[str, str]:
+    return {META_FACES: str(facts["faces"]), META_GENDERS: ",".join(facts["genders"]),
+            META_AGES: ",".join(facts["age_buckets"])}
+
+
+def _facts_from_meta(meta: dict[str, str]) -> dict:
+    def items(name: str) -> list[str]:
+        return [x for x in meta.get(name, "").split(",") if x]
+
+    faces = meta.get(META_FACES, "0")
+    return {"faces": int(faces) if faces.isdigit() else 0, "genders": items(META_GENDERS),
+            "age_buckets": items(META_AGES)}
+
+
 def _json_bytes(payload: dict) -> bytes:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def process_object(store: ObjectStore, bucket: str, key: str, settings: Settings = SETTINGS) -> dict:
-    """Analyse one uploaded object and write its outputs; returns a summary for logs."""
+def _unchanged(store: ObjectStore, bucket: str, json_key: str, source: ObjectInfo, fingerprint: str) -> dict | None:
+    """The summary of a current result (one HEAD), or None when the object must be (re)analysed."""
+    try:
+        stored = store.head(bucket, json_key)
+    except ObjectMissing:
+        return None
+    if not is_current(stored, source, fingerprint):
+        return None
+    meta = stored.metadata
+    return {"status": "unchanged", "result": json_key,
+            **({"code": meta[META_ERROR]} if META_ERROR in meta else _facts_from_meta(meta))}
+
+
+def _provenance(bucket: str, key: str, source: ObjectInfo, fingerprint: str) -> tuple[dict, dict[str, str]]:
+    """(the result's `input` object, the skip rule's metadata) for a source."""
+    described: dict = {"bucket": bucket, "key": key, "bytes": source.size, "etag": source.etag}
+    meta = {META_ANALYSIS: fingerprint, META_ETAG: source.etag or ""}
+    if source.version:
+        described["version"] = meta[META_VERSION] = source.version
+    return described, meta
+
+
+def process_object(store: ObjectStore, bucket: str, key: str, settings: Settings = SETTINGS, *,
+                   source: ObjectInfo | None = None, options: Options = DEFAULT_OPTIONS) -> dict:
+    """Analyse one object and write its outputs unless they are current; returns a summary.
+
+    `source` is what the caller already knows about the object (from an event or a listing):
+    with its ETag or version the skip rule costs one HEAD (of the result).
+    """
     reason = skip_reason(bucket, key, settings)
     if reason:
         log("object_skipped", bucket=bucket, key=key[:300], reason=reason)
         return {"key": key, "status": "skipped", "reason": reason}
     out_bucket = settings.output_bucket or bucket
     image_key, json_key = output_keys(key, settings)
-    source = {"bucket": bucket, "key": key}
+    fingerprint = analysis_fingerprint(options, settings)
+    source = source or ObjectInfo()
     try:
-        size = store.size(bucket, key)
-        source["bytes"] = size
-        if size > settings.max_image_bytes:
-            raise RequestError(f"the object is {size:,} bytes; the limit is {settings.max_image_bytes:,}",
+        if not (source.etag or source.version):  # nothing to compare a result with: ask the source
+            source = store.head(bucket, key)
+        unchanged = _unchanged(store, out_bucket, json_key, source, fingerprint)
+        if unchanged:
+            log("object_unchanged", bucket=bucket, key=key[:300])
+            return {"key": key, **unchanged}
+        if not source.complete:  # size for the limit, ETag to record
+            source = store.head(bucket, key)
+        described, meta = _provenance(bucket, key, source, fingerprint)
+        if source.size > settings.max_image_bytes:
+            raise RequestError(f"the object is {source.size:,} bytes; the limit is {settings.max_image_bytes:,}",
                                code="payload_too_large", status=413)
-        outcome = analyze_bytes(store.get(bucket, key), max_bytes=settings.max_image_bytes)
+        outcome = analyze_bytes(store.get(bucket, key, source.version), options, max_bytes=settings.max_image_bytes)
     except ObjectMissing:
         log("object_skipped", bucket=bucket, key=key[:300], reason="object_missing")
         return {"key": key, "status": "skipped", "reason": "object_missing"}
     except RequestError as error:
-        store.put(out_bucket, json_key, _json_bytes({"input": source, **error.to_dict()}), "application/json")
+        store.put(out_bucket, json_key, _json_bytes({"input": described, **error.to_dict()}), "application/json",
+                  {**meta, META_ERROR: error.code})
         log("object_rejected", bucket=bucket, key=key[:300], code=error.code)
         return {"key": key, "status": "error", "code": error.code, "result": json_key}
     result = {k: v for k, v in outcome.result.items() if k not in ("timings_ms", "cold_start")}
-    store.put(out_bucket, image_key, outcome.annotated_jpeg, "image/jpeg")
-    result = {"input": source, "annotated_image": {"bucket": out_bucket, "key": image_key}, **result}
-    store.put(out_bucket, json_key, _json_bytes(result), "application/json")
+    if outcome.annotated_jpeg is not None:
+        store.put(out_bucket, image_key, outcome.annotated_jpeg, "image/jpeg")
+        result = {"annotated_image": {"bucket": out_bucket, "key": image_key}, **result}
+    result = {"input": described, **result}
+    facts = _face_facts(result)
+    store.put(out_bucket, json_key, _json_bytes(result), "application/json", {**meta, **_facts_meta(facts)})
     log("object_analyzed", bucket=bucket, key=key[:300], faces=result["faces_detected"],
         cold_start=outcome.result["cold_start"], timings_ms=outcome.result["timings_ms"])
-    return {"key": key, "status": "analyzed", "faces": result["faces_detected"], "result": json_key}
+    return {"key": key, "status": "analyzed", "result": json_key, **facts,
+            "labels": [f["label"] for f in result["faces"] if f.get("analyzed")]}

@@ -283,6 +283,28 @@ def test_gateway_and_network_failures_read_plainly(page) -> None:
     page.wait_for_function("() => document.getElementById('status').textContent === '1 face found.'", timeout=60_000)
 
 
+def test_signed_in_deployment_takes_a_pasted_token(page) -> None:
+    """ApiAuth=jwt: API Gateway's authorizer (simulated at the browser) lets a request through with a
+    valid bearer token, to the real server, and answers 401 without one."""
+    page, _ = page
+
+    def authorizer(route) -> None:
+        if route.request.headers.get("authorization") == "Bearer t0ken":
+            route.continue_()
+        else:
+            route.fulfill(status=401, content_type="application/json", body='{"message":"Unauthorized"}')
+
+    page.route("**/analyze*", authorizer)
+    page.set_viewport_size({"width": 375, "height": 800})
+    status = upload(page, FIXTURES / "astronaut.png")
+    assert status.startswith("This service needs you to sign in: paste an access token")
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    page.get_by_label("Access token").fill("t0ken")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.getElementById('status').textContent === '1 face found.'", timeout=60_000)
+    assert page.locator("#auth").is_hidden()
+
+
 def test_rotated_phone_photo_gets_its_box_on_the_face(page, tmp_path) -> None:
     """Stored sideways with an EXIF orientation: the browser shows it upright, the service answers upright."""
     page, _ = page
@@ -303,9 +325,13 @@ def test_accessibility_scan_finds_nothing_serious(page) -> None:
     page, _ = page
     page.add_script_tag(path=str(AXE))
     scan = "async () => (await axe.run()).violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.length}))"
-    before = page.evaluate(scan)
-    upload(page, FIXTURES / "astronaut.png")
-    after = page.evaluate(scan)
-    serious = [v for v in before + after if v["impact"] in ("serious", "critical")]
+    found = page.evaluate(scan)
+    upload(page, FIXTURES / "astronaut.png")  # the result: photo, boxes, cards
+    found += page.evaluate(scan)
+    page.route("**/analyze*", answer({"status": 401, "body": '{"message":"Unauthorized"}'}))
+    upload(page, FIXTURES / "astronaut.png")  # an error, with the token form
+    found += page.evaluate(scan)
+    page.screenshot(path=str(SCREENSHOTS / "page-sign-in.png"))
+    serious = [v for v in found if v["impact"] in ("serious", "critical")]
     assert serious == [], serious
 

@@ -8,7 +8,16 @@ import pytest
 from helpers import load_event
 
 from handler import aws
-from handler.aws_events import event_kind, http_request, s3_objects
+from handler.aws_events import (
+    batch_job,
+    bucket_from_arn,
+    event_kind,
+    http_request,
+    is_s3_test_event,
+    map_items,
+    s3_objects,
+    sqs_bodies,
+)
 
 
 @pytest.mark.parametrize("name, kind", [
@@ -20,6 +29,11 @@ from handler.aws_events import event_kind, http_request, s3_objects
     ("s3EventMultipleRecords.json", "s3"),
     ("scheduledEvent.json", "warmup"),
     ("warmupEvent.json", "warmup"),
+    ("s3BatchOperationEventSchemaV1.json", "s3_batch_operations"),
+    ("s3BatchOperationEventSchemaV2.json", "s3_batch_operations"),
+    ("sqsS3Event.json", "sqs"),
+    ("sqsS3TestEvent.json", "sqs"),
+    ("distributedMapBatch.json", "distributed_map_batch"),
 ])
 def test_event_kinds(name: str, kind: str) -> None:
     assert event_kind(load_event(name)) == kind
@@ -29,6 +43,27 @@ def test_s3_keys_are_url_decoded() -> None:
     assert s3_objects(load_event("s3EventEncodedKey.json"))[0][2] == "uploads/My Photoé.jpg"
     keys = [key for _, _, key in s3_objects(load_event("s3EventMultipleRecords.json"))]
     assert keys == ["uploads/first.jpg", "uploads/team/second photo.png"]
+
+
+def test_batch_operations_samples_in_both_schemas() -> None:
+    v1, v2 = batch_job(load_event("s3BatchOperationEventSchemaV1.json")), batch_job(
+        load_event("s3BatchOperationEventSchemaV2.json"))
+    assert (v1.schema, v1.tasks[0].bucket, v1.tasks[0].key, v1.tasks[0].source.version, v1.user_arguments) == (
+        "1.0", "examplebucket", "customerImage1.jpg", "1", {})
+    assert (v2.schema, v2.tasks[0].bucket, v2.tasks[0].source.version, v2.user_arguments) == (
+        "2.0", "powertools-dataset", None, {"k1": "v1", "k2": "v2"})
+    # The older docs sample's ARN form (region and account filled in) names the same bucket.
+    assert bucket_from_arn("arn:aws:s3:us-east-1:0123456788:awsexamplebucket") == "awsexamplebucket"
+
+
+def test_map_items_and_sqs_bodies() -> None:
+    batch_input, items = map_items(load_event("distributedMapBatch.json"))
+    assert batch_input == {"bucket": "faceread-input"}
+    assert items[0].bucket == "faceread-input" and items[0].source.etag == "05704fbdccb224cb01c59005bebbad28"
+    [(_, body)] = sqs_bodies(load_event("sqsS3Event.json"))
+    assert s3_objects(body)[0][2] == "uploads/My Photoé.jpg"
+    [(_, test)] = sqs_bodies(load_event("sqsS3TestEvent.json"))
+    assert is_s3_test_event(test)
 
 
 def test_named_stage_is_stripped_from_http_api_paths() -> None:

@@ -23,7 +23,7 @@ from handler import aws, aws_events
 from handler.config import SETTINGS, load_settings
 from handler.errors import RequestError
 from handler.imaging import decode
-from handler.storage_trigger import MAX_KEY_BYTES, ObjectMissing, output_keys, skip_reason
+from handler.storage_trigger import MAX_KEY_BYTES, ObjectInfo, ObjectMissing, output_keys, skip_reason
 
 # FUZZ_EXAMPLES=5000 for a deeper run by hand.
 FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 200)), deadline=None,
@@ -158,7 +158,10 @@ def test_lambda_handler_never_raises_on_malformed_http_events(event: dict) -> No
 def test_event_functions_on_arbitrary_json(value: object) -> None:
     kind = aws_events.event_kind(value)
     assert kind in {aws_events.HTTP_V1, aws_events.HTTP_V2, aws_events.FUNCTION_URL, aws_events.S3,
-                    aws_events.WARMUP, aws_events.UNKNOWN}
+                    aws_events.WARMUP, aws_events.UNKNOWN, aws_events.SQS, aws_events.BATCH_OPERATIONS,
+                    aws_events.MAP_BATCH}
+    if kind in (aws_events.SQS, aws_events.BATCH_OPERATIONS, aws_events.MAP_BATCH):
+        return  # storage paths: see test_malformed_bulk_events_never_raise
     if kind == aws_events.S3:
         assert all(isinstance(x, str) for obj in aws_events.s3_objects(value) for x in obj)
         return  # S3 events touch storage: see test_malformed_s3_records_never_raise
@@ -178,13 +181,13 @@ class MemoryStore:
     def __init__(self) -> None:
         self.puts: list[str] = []
 
-    def size(self, bucket: str, key: str) -> int:
+    def head(self, bucket: str, key: str) -> ObjectInfo:
         raise ObjectMissing(key)
 
-    def get(self, bucket: str, key: str) -> bytes:
+    def get(self, bucket: str, key: str, version: str | None = None) -> bytes:
         raise ObjectMissing(key)
 
-    def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
+    def put(self, bucket: str, key: str, body: bytes, content_type: str, metadata: dict | None = None) -> None:
         self.puts.append(key)
 
 
@@ -212,6 +215,40 @@ def test_malformed_s3_records_never_raise(event: dict) -> None:
     summary = aws.handle_s3(event, store=MemoryStore())
     assert len(summary["records"]) == len(event["Records"])
     assert {r["status"] for r in summary["records"]} <= {"skipped"}
+
+
+@st.composite
+def mutated_bulk_event(draw) -> dict:
+    """A Batch Operations, SQS or Distributed Map sample with parts replaced by arbitrary JSON."""
+    name = draw(st.sampled_from(["s3BatchOperationEventSchemaV1.json", "s3BatchOperationEventSchemaV2.json",
+                                 "sqsS3Event.json", "sqsS3TestEvent.json", "distributedMapBatch.json"]))
+    event = copy.deepcopy(load_event(name))
+    item = (event.get("tasks") or event.get("Records") or event.get("Items"))[0]
+    parts = [event, item, event.get("job") or event.get("BatchInput") or event]  # fixed before any mutation
+    for _ in range(draw(st.integers(1, 3))):
+        target = draw(st.sampled_from(parts))
+        key = draw(st.sampled_from([*sorted(target), "s3Key", "body", "Key", "userArguments"]))
+        target[key] = draw(JSON | st.text(max_size=60))
+    return event
+
+
+@FUZZ
+@given(mutated_bulk_event())
+def test_malformed_bulk_events_never_raise(event: dict) -> None:
+    kind = aws_events.event_kind(event)
+    store = MemoryStore()
+    if kind == aws_events.BATCH_OPERATIONS:
+        answer = aws.handle_batch_operations(event, store=store)
+        assert len(answer["results"]) == len(event["tasks"])
+        assert {r["resultCode"] for r in answer["results"]} <= {"PermanentFailure", "Succeeded"}
+    elif kind == aws_events.SQS:
+        assert set(aws.handle_sqs(event, store=store)) == {"batchItemFailures"}
+    elif kind == aws_events.MAP_BATCH:
+        try:
+            assert len(aws.handle_map_batch(event, store=store)["results"]) == len(event["Items"])
+        except RequestError as error:  # bad BatchInput options: the batch fails with a typed error
+            assert error.code == "invalid_options"
+    assert store.puts == []  # nothing exists in the store, so nothing is written
 
 
 # ----------------------------------------------------------------------------- S3 keys

@@ -68,10 +68,11 @@ def test_memory_and_timeout_parameters(tpl: dict, fn: dict) -> None:
 
 
 def test_s3_trigger_is_filtered_to_the_input_prefix(tpl: dict, fn: dict) -> None:
-    (s3,) = events_of(fn, "S3").values()
-    assert s3["Bucket"] == {"Ref": "InputBucket"}
-    assert s3["Events"] in ("s3:ObjectCreated:*", ["s3:ObjectCreated:*"])
-    rules = s3["Filter"]["S3Key"]["Rules"]
+    # Uploads reach the function through the upload queue (test_template_batch.py checks the queue).
+    [notification] = tpl["Resources"]["InputBucket"]["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+    assert notification["Queue"] == {"Fn::GetAtt": ["UploadQueue", "Arn"]}
+    assert notification["Event"] == "s3:ObjectCreated:*"
+    rules = notification["Filter"]["S3Key"]["Rules"]
     assert {"Name": "prefix", "Value": {"Ref": "InputPrefix"}} in rules
     assert tpl["Parameters"]["InputPrefix"]["Default"] == "uploads/"
     # The handler must use the same prefix the notification is filtered on.
@@ -85,8 +86,9 @@ def test_results_go_to_a_separate_bucket_without_notifications(tpl: dict, fn: di
     assert in_name != out_name
     assert "NotificationConfiguration" not in resources["OutputBucket"]["Properties"]
     assert fn["Environment"]["Variables"]["OUTPUT_BUCKET"] == out_name
-    # Only the input bucket feeds the function.
-    assert [e["Bucket"] for e in events_of(fn, "S3").values()] == [{"Ref": "InputBucket"}]
+    # Only the input bucket feeds the function (through the upload queue), never the output bucket.
+    assert events_of(fn, "S3") == {}
+    assert [e["Queue"] for e in events_of(fn, "SQS").values()] == [{"Fn::GetAtt": ["UploadQueue", "Arn"]}]
 
 
 def test_no_policy_refs_a_bucket_resource(fn: dict) -> None:
@@ -98,15 +100,17 @@ def test_no_policy_refs_a_bucket_resource(fn: dict) -> None:
 
 def test_least_privilege_s3_actions(fn: dict) -> None:
     statements = [s for p in fn["Policies"] for s in p["Statement"]]
-    actions = sorted(s["Action"] for s in statements)
-    assert actions == ["s3:GetObject", "s3:ListBucket", "s3:PutObject"]
+    grants = sorted((s["Action"], "-output-" in s["Resource"]["Fn::Sub"]) for s in statements)
+    # Read uploads (and their versions), read and write results (the skip rule HEADs them), and
+    # list both buckets so that a missing object is a 404, not a 403. No Delete.
+    assert grants == [("s3:GetObject", False), ("s3:GetObject", True), ("s3:GetObjectVersion", False),
+                      ("s3:ListBucket", False), ("s3:ListBucket", True), ("s3:PutObject", True)]
     for s in statements:
         assert s["Effect"] == "Allow"
         resource = s["Resource"]["Fn::Sub"]
-        side = "-output-" if s["Action"] == "s3:PutObject" else "-input-"
-        assert side in resource
-        # Objects only under their prefix; ListBucket is on the input bucket itself (404 vs 403).
-        assert resource.endswith("*") != (s["Action"] == "s3:ListBucket")
+        # Objects only under their prefix; ListBucket is on the bucket itself.
+        assert resource.endswith("${InputPrefix}*" if "-input-" in resource else "${OutputPrefix}*") \
+            != (s["Action"] == "s3:ListBucket")
 
 
 def test_warm_ping_schedule(tpl: dict, fn: dict) -> None:

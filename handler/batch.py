@@ -1,0 +1,221 @@
+"""Many objects through the per-object flow: failures classified, compact answers, job summaries.
+
+Shared by every bulk path (SQS-wrapped uploads, S3 Batch Operations, Distributed Map batches,
+Cloud Run job tasks, local backfills); none of it schedules anything.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import traceback
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote_plus
+
+from handler.config import SETTINGS, Settings
+from handler.logs import log
+from handler.pipeline import AGE_BUCKETS, Options
+from handler.service import DEFAULT_OPTIONS
+from handler.storage_trigger import ObjectInfo, ObjectStore, process_object
+
+# Storage error codes a retry can fix: throttling, server errors, timeouts (S3 and Cloud Storage).
+TRANSIENT_CODES = frozenset({
+    "SlowDown", "Throttling", "ThrottlingException", "TooManyRequests", "TooManyRequestsException",
+    "RequestLimitExceeded", "RequestTimeout", "RequestTimeoutException", "InternalError", "ServiceUnavailable",
+    "BadGateway", "GatewayTimeout", "InternalServerError",
+})
+# Batch Operations stores resultString in the completion report: keep it a short line.
+RESULT_STRING_LIMIT = 240
+
+
+def error_code(exc: BaseException) -> str:
+    """A stable short name for a storage failure: S3's error code, else the exception's class name."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = str(response.get("Error", {}).get("Code", "") or "")
+        if code:
+            return code
+    return type(exc).__name__
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a retry may succeed: throttling, 5xx, timeouts and dropped connections."""
+    if error_code(exc) in TRANSIENT_CODES:
+        return True
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):  # botocore ClientError
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return isinstance(status, int) and (status >= 500 or status == 429)
+    code = getattr(exc, "code", None)  # google.api_core errors carry the HTTP status
+    if isinstance(code, int):
+        return code >= 500 or code == 429
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    # builtin ConnectionError/TimeoutError, botocore's HTTPClientError/ConnectionError (no import needed)
+    return bool(names & {"ConnectionError", "TimeoutError", "HTTPClientError"})
+
+
+def options_from_arguments(arguments: dict[str, Any] | None, base: Options = DEFAULT_OPTIONS) -> Options:
+    """Options narrowed by a job's arguments; raise RequestError(invalid_options) for anything else.
+
+    What a job may narrow (Batch Operations userArguments, a Distributed Map's BatchInput options)
+    is exactly the HTTP API's options, through the same validation, never the deployment's settings.
+    Batch Operations userArguments are strings ("3", "false"); each is read as JSON first.
+    """
+    if not arguments:
+        return base
+    parsed = {}
+    for name, value in arguments.items():
+        try:
+            parsed[name] = json.loads(value) if isinstance(value, str) else value
+        except ValueError:
+            parsed[name] = value
+    return base.merged(parsed)
+
+
+def run_one(store: ObjectStore, bucket: str, key: str, settings: Settings = SETTINGS, *,
+            source: ObjectInfo | None = None, options: Options = DEFAULT_OPTIONS) -> tuple[dict, Exception | None]:
+    """process_object, with a storage failure turned into a `failed` summary plus the exception."""
+    try:
+        return process_object(store, bucket, key, settings, source=source, options=options), None
+    except Exception as exc:  # noqa: BLE001 - the caller decides: retry, report, or raise after the rest
+        log("object_failed", level=40, bucket=bucket, key=key[:300], error=error_code(exc),
+            trace=traceback.format_exc(limit=5))
+        return {"key": key, "status": "failed", "code": error_code(exc), "transient": is_transient(exc)}, exc
+
+
+def _faces_text(summary: dict) -> str:
+    faces = summary.get("faces", 0)
+    text = f"{faces} face{'' if faces == 1 else 's'}"
+    labels = summary.get("labels")
+    if labels:
+        text += ": " + "; ".join(labels)
+    return text
+
+
+def batch_operations_result(summary: dict) -> tuple[str, str]:
+    """(resultCode, resultString) for a Batch Operations completion report: faces and labels, or the code."""
+    status = summary["status"]
+    if status == "analyzed":
+        code, text = "Succeeded", _faces_text(summary)
+    elif status == "unchanged" and "code" not in summary:
+        code, text = "Succeeded", "unchanged, " + _faces_text(summary)
+    elif status in ("error", "unchanged"):  # a bad image: its error JSON is written; a retry can't fix it
+        code, text = "PermanentFailure", summary["code"]
+    elif status == "skipped":
+        # A folder placeholder in a listing is expected; any other skip means the manifest named the wrong keys.
+        reason = summary["reason"]
+        code = "Succeeded" if reason == "folder_placeholder" else "PermanentFailure"
+        text = reason if reason == "object_missing" else "skipped: " + reason
+    else:
+        code, text = ("TemporaryFailure" if summary.get("transient") else "PermanentFailure"), summary["code"]
+    if len(text) > RESULT_STRING_LIMIT:
+        text = text[:RESULT_STRING_LIMIT - 1] + "…"
+    return code, text
+
+
+def compact(summary: dict) -> dict:
+    """A per-item result small enough for a Step Functions state (256 KB per batch)."""
+    keep = ("key", "status", "reason", "code", "faces", "genders", "age_buckets")
+    return {k: summary[k] for k in keep if k in summary}
+
+
+AGE_BUCKET_LABELS = [f"({lo}-{hi})" for lo, hi in AGE_BUCKETS]
+
+
+@dataclass
+class JobSummary:
+    """Aggregates over a job's per-object summaries: what no cloud API returns for face attributes."""
+
+    statuses: Counter = field(default_factory=Counter)
+    decoded: int = 0
+    faces: int = 0
+    with_faces: int = 0
+    genders: Counter = field(default_factory=Counter)
+    age_buckets: Counter = field(default_factory=Counter)
+    failures: Counter = field(default_factory=Counter)
+
+    def add(self, summary: dict) -> None:
+        status = summary["status"]
+        bad = status == "error" or (status == "unchanged" and "code" in summary)
+        self.statuses["error" if bad else status] += 1
+        if status in ("analyzed", "unchanged") and not bad:
+            self.decoded += 1
+            self.faces += summary.get("faces", 0)
+            self.with_faces += summary.get("faces", 0) > 0
+            self.genders.update(summary.get("genders", []))
+            self.age_buckets.update(summary.get("age_buckets", []))
+        elif status == "skipped":
+            self.failures["skipped:" + summary["reason"]] += summary["reason"] != "folder_placeholder"
+        else:  # a bad image (its code, also when unchanged) or a storage failure
+            self.failures[summary["code"]] += 1
+
+    def to_dict(self) -> dict:
+        """images: objects read (analysed, unchanged or bad); found_rate: share of decoded images with a face."""
+        images = self.statuses["analyzed"] + self.statuses["unchanged"] + self.statuses["error"]
+        found = self.with_faces / self.decoded if self.decoded else 0.0
+        return {
+            "images": images,
+            "analyzed": self.statuses["analyzed"], "unchanged": self.statuses["unchanged"],
+            "bad_images": self.statuses["error"], "storage_failures": self.statuses["failed"],
+            "skipped": self.statuses["skipped"],
+            "faces": self.faces, "found_rate": round(found, 4),
+            "gender": {g: self.genders[g] for g in ("female", "male", "unknown")},
+            "age_buckets": {b: self.age_buckets[b] for b in AGE_BUCKET_LABELS},
+            "failures_by_code": dict(sorted((k, v) for k, v in self.failures.items() if v)),
+        }
+
+    def to_csv(self) -> str:
+        """One `metric,value` row per number, nested names joined by dots."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["metric", "value"])
+        for name, value in self.to_dict().items():
+            if isinstance(value, dict):
+                writer.writerows([f"{name}.{k}", v] for k, v in value.items())
+            else:
+                writer.writerow([name, value])
+        return out.getvalue()
+
+
+_LABEL = re.compile(r"(Female|Male|Gender unclear), (\(\d+-\d+\))")
+_GENDER = {"Female": "female", "Male": "male", "Gender unclear": "unknown"}
+
+
+def summary_from_report_row(row: list[str]) -> dict:
+    """A per-object summary from a Batch Operations completion report row.
+
+    Row: bucket, key, version, task status, error code, HTTP status, result message (our resultString).
+    Faces and codes are exact; genders and age buckets come from the labels the resultString lists,
+    so faces labelled "Face unclear" (and labels cut at 240 characters) are not in those counts.
+    """
+    key, message = unquote_plus(row[1]), row[6] if len(row) > 6 else ""
+    faces = re.match(r"(?:unchanged, )?(\d+) faces?", message)
+    if faces:
+        labels = _LABEL.findall(message)
+        return {"key": key, "status": "unchanged" if message.startswith("unchanged") else "analyzed",
+                "faces": int(faces.group(1)), "genders": [_GENDER[g] for g, _ in labels],
+                "age_buckets": [b for _, b in labels]}
+    if message.startswith("skipped: "):
+        return {"key": key, "status": "skipped", "reason": message.removeprefix("skipped: ")}
+    if message == "object_missing":
+        return {"key": key, "status": "skipped", "reason": message}
+    code = message.split(":")[0] or row[4] or "unknown"
+    return {"key": key, "status": "error" if row[3] == "failed" and code in _BAD_IMAGE_CODES else "failed",
+            "code": code}
+
+
+# Codes a bad image produces (handler.errors / imaging): a PermanentFailure that is the photo's fault.
+_BAD_IMAGE_CODES = frozenset({"invalid_image", "empty_image", "unsupported_media_type", "payload_too_large",
+                              "too_many_pixels"})
+
+
+def write_summary(store: ObjectStore, bucket: str, prefix: str, summary: JobSummary) -> tuple[str, str]:
+    """Put summary.json and summary.csv under `prefix`; returns their keys."""
+    json_key, csv_key = prefix + "summary.json", prefix + "summary.csv"
+    store.put(bucket, json_key, json.dumps(summary.to_dict(), indent=2).encode(), "application/json")
+    store.put(bucket, csv_key, summary.to_csv().encode(), "text/csv")
+    return json_key, csv_key
