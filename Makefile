@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8080
 
-.PHONY: install models fixtures chromium axe serve test test-fast bench eval calibrate lint fuzz loadtest package clean \
+.PHONY: install models fixtures chromium axe serve test test-fast bench eval eval-groups calibrate lint fuzz loadtest package clean \
         backfill bench-backfill
 
 install: $(VENV)/.installed models fixtures
@@ -66,6 +66,10 @@ eval: install
 # Refit the gender and age calibration (models/calibration.json) after a net, chip or detection change.
 calibrate: install
 	LOG_LEVEL=WARNING $(BIN)/python tools/calibrate.py $(DATA)
+
+# Recall by face size in group photos: labelled faces pasted onto a face-free photo (12 MP and 1 MP JPEGs).
+eval-groups: install
+	LOG_LEVEL=WARNING $(BIN)/python tools/group_recall.py $(DATA) $(EVAL_ARGS)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

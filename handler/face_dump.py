@@ -129,7 +129,9 @@ def compute(folder: Path, transform: str = "none", border: int = 60, step: int =
             image = cv2.copyMakeBorder(image, border, border, border, border, cv2.BORDER_CONSTANT, value=(0, 0, 0))
         image = np.ascontiguousarray(image)
         t0 = time.perf_counter()
-        faces = rank_faces(image, detect_faces(image, models, DEFAULT_OPTIONS.min_confidence))
+        options = DEFAULT_OPTIONS
+        faces = rank_faces(image, detect_faces(image, models, options.min_confidence, options.detail,
+                                               options.detect_max_side))
         if not faces:
             ms[i] = (time.perf_counter() - t0) * 1000
             continue
