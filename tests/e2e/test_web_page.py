@@ -78,6 +78,7 @@ def overlaps(a: dict, b: dict) -> bool:
 
 def test_photo_gives_a_card_per_face_linked_to_its_box(page) -> None:
     page, errors = page
+    assert page.locator("#camera").is_hidden()  # a desktop without touch: no camera button
     with page.expect_request("**/analyze*") as request:
         status = upload(page, FIXTURES / "astronaut.png")
     assert status == "1 face found."
@@ -215,7 +216,7 @@ def test_new_result_fields_show_and_missing_ones_do_no_harm(page) -> None:
     page.route("**/analyze*", newer)
     assert upload(page, FIXTURES / "astronaut.png") == "1 face found."
     text = page.locator(".card").inner_text()
-    for words in ("between 24 and 41, 80 % sure", "The age estimate is uncertain.", "The face is too dark.",
+    for words in ("between 24 and 41, 80\xa0% sure", "The age estimate is uncertain.", "The face is too dark.",
                   "The face is too bright.", "Squinting."):
         assert words in text
     assert errors == []
