@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8080
 
-.PHONY: install models fixtures chromium axe serve test test-fast bench eval lint fuzz loadtest package clean \
+.PHONY: install models fixtures chromium axe serve test test-fast bench eval eval-groups lint fuzz loadtest package clean \
         backfill bench-backfill
 
 install: $(VENV)/.installed models fixtures
@@ -62,6 +62,10 @@ DATA ?= ../shared/utkface-dev
 EVAL_ARGS ?=
 eval: install
 	LOG_LEVEL=WARNING $(BIN)/python -m handler.evaluate $(DATA) --reference $(EVAL_ARGS)
+
+# Recall by face size in group photos: labelled faces pasted onto a face-free photo (12 MP and 1 MP JPEGs).
+eval-groups: install
+	LOG_LEVEL=WARNING $(BIN)/python tools/group_recall.py $(DATA) $(EVAL_ARGS)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -34,6 +34,8 @@ class Settings:
     min_face_px: int
     min_sharpness: float
     jpeg_quality: int
+    annotate_max_side: int
+    detect_max_side: int
     output_bucket: str
     output_prefix: str
     input_prefix: str
@@ -86,6 +88,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         min_face_px=int(_number(env, "MIN_FACE_PX", 36, 8, 1000, int)),
         min_sharpness=_number(env, "MIN_SHARPNESS", 0.3, 0.0, 1.0, float),
         jpeg_quality=int(_number(env, "JPEG_QUALITY", 85, 30, 100, int)),
+        annotate_max_side=int(_number(env, "ANNOTATE_MAX_SIDE", 2048, 256, 8192, int)),
+        detect_max_side=int(_number(env, "DETECT_MAX_SIDE", 2048, 300, 8192, int)),
         output_bucket=env.get("OUTPUT_BUCKET", "").strip(),
         output_prefix=output_prefix,
         input_prefix=input_prefix,

@@ -14,21 +14,22 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 from handler import runtime
 from handler.config import LAMBDA_PAYLOAD_LIMIT, SETTINGS
 from handler.errors import PayloadTooLarge, RequestError, UnsupportedMediaType
-from handler.imaging import encode_jpeg
 from handler.logs import log
-from handler.service import Outcome, analyze_bytes, parse_options
+from handler.service import analyze_bytes, parse_options
 
 PAGE = (Path(__file__).resolve().parent / "web" / "index.html").read_bytes()
 ROUTES = {"/": ("GET",), "/analyze": ("POST",), "/health": ("GET",)}
 # Response budget under Lambda's 6 MB limit, leaving room for headers and the JSON envelope.
 RESPONSE_BUDGET = LAMBDA_PAYLOAD_LIMIT - 64 * 1024
-_QUERY_OPTIONS = {"annotate": "bool", "max_faces": "int", "min_confidence": "float"}
+# A result's JSON without the image is at most this much plus FACE_JSON per face (a face
+# serialises to about 450 bytes), so the annotated JPEG's budget is known before the JSON is
+# built, and the JSON is serialised once.
+RESULT_JSON = 4096
+FACE_JSON = 1024
+_QUERY_OPTIONS = {"annotate": "bool", "max_faces": "int", "min_confidence": "float", "detail": "str"}
 
 
 @dataclass
@@ -98,6 +99,8 @@ def _query_options(query: dict[str, str]) -> dict | None:
                 if raw not in ("true", "false", "1", "0"):
                     raise ValueError
                 options[name] = raw in ("true", "1")
+            elif kind == "str":
+                options[name] = raw
             else:
                 options[name] = int(raw) if kind == "int" else float(raw)
         except ValueError:
@@ -146,18 +149,14 @@ def parse_analyze_body(request: HttpRequest) -> tuple[bytes, object]:
     raise UnsupportedMediaType("this Content-Type is not accepted; use application/json or image/*")
 
 
-def _fit_annotated(outcome: Outcome, budget: int) -> tuple[bytes | None, float]:
-    """The annotated JPEG, downscaled until it fits `budget` bytes; (jpeg, scale)."""
-    jpeg = outcome.annotated_jpeg
-    if jpeg is None or len(jpeg) <= budget:
-        return jpeg, 1.0
-    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-    scale = 1.0
-    while len(jpeg) > budget and scale > 0.05:
-        scale *= 0.7
-        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        jpeg = encode_jpeg(small, SETTINGS.jpeg_quality)
-    return jpeg, round(scale, 3)
+def _json_jpeg_budget(faces: int) -> int:
+    """Bytes the annotated JPEG may take inside a JSON response (base64: 4 bytes per 3)."""
+    return (RESPONSE_BUDGET - RESULT_JSON - FACE_JSON * faces) * 3 // 4
+
+
+def _binary_jpeg_budget(_: int) -> int:
+    """Bytes the annotated JPEG may take as the whole body (Lambda base64-encodes binary bodies)."""
+    return RESPONSE_BUDGET * 3 // 4
 
 
 def analyze_route(request: HttpRequest) -> HttpResponse:
@@ -167,20 +166,18 @@ def analyze_route(request: HttpRequest) -> HttpResponse:
     wants_jpeg = "image/jpeg" in request.headers.get("accept", "")
     if wants_jpeg and not options.annotate:
         raise RequestError("Accept: image/jpeg needs annotate=true", code="invalid_options")
-    outcome = analyze_bytes(data, options, max_bytes=min(SETTINGS.max_image_bytes, LAMBDA_PAYLOAD_LIMIT))
+    outcome = analyze_bytes(data, options, max_bytes=min(SETTINGS.max_image_bytes, LAMBDA_PAYLOAD_LIMIT),
+                            jpeg_budget=_binary_jpeg_budget if wants_jpeg else _json_jpeg_budget)
     result = outcome.result
     log("analyzed", faces=result["faces_detected"], analyzed=result["faces_analyzed"],
         cold_start=result["cold_start"], timings_ms=result["timings_ms"])
     if wants_jpeg:
-        # Binary bodies travel base64-encoded through Lambda: 3/4 of the budget.
-        jpeg, scale = _fit_annotated(outcome, RESPONSE_BUDGET * 3 // 4)
-        return HttpResponse(200, jpeg, {"Content-Type": "image/jpeg", **cors_headers(),
-                                        "X-Faces-Detected": str(result["faces_detected"]),
-                                        "X-Annotated-Scale": str(scale)})
+        return HttpResponse(200, outcome.annotated_jpeg, {"Content-Type": "image/jpeg", **cors_headers(),
+                                                          "X-Faces-Detected": str(result["faces_detected"]),
+                                                          "X-Annotated-Scale": str(outcome.annotated_scale)})
     if outcome.annotated_jpeg is not None:
-        json_size = len(json.dumps(result))
-        jpeg, scale = _fit_annotated(outcome, (RESPONSE_BUDGET - json_size) * 3 // 4)
-        result = {**result, "annotated_jpeg_base64": base64.b64encode(jpeg).decode(), "annotated_scale": scale}
+        result = {**result, "annotated_jpeg_base64": base64.b64encode(outcome.annotated_jpeg).decode(),
+                  "annotated_scale": outcome.annotated_scale}
     return json_response(200, result)
 
 

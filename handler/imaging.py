@@ -1,14 +1,18 @@
-"""Image bytes in and out: format sniffing, header-size limits, decode, encode.
+"""Image bytes in and out: format sniffing, header-size limits, decode at the needed scale, encode.
 
 The pixel size is read from the file header before anything is decoded, so a
 decompression bomb (a tiny PNG declaring 40000x40000) is refused before its
-pixels are allocated. Pillow would do the header parsing for us, but it adds
-21 MB to the Lambda package and 15 ms to import (measured; see the README);
-these four headers are a few lines each.
+pixels are allocated. JPEGs are the exception that can be bigger: libjpeg
+decodes them at 1/2, 1/4 or 1/8 scale straight from the DCT coefficients
+(`IMREAD_REDUCED_COLOR_*`), so a 48 or 108 MP phone photo is decoded at the
+largest scale whose pixels fit the limit, never at full size. Pillow would do
+the header parsing for us, but it adds 21 MB to the Lambda package and 15 ms to
+import (measured; see the README); these headers are a few lines each.
 """
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass
 
@@ -17,12 +21,16 @@ import numpy as np
 
 from handler.errors import InvalidImage, PayloadTooLarge, UnsupportedMediaType
 
-SUPPORTED = ("jpeg", "png", "webp", "bmp")
-# Recognised but refused: a clear 415 beats "not an image" for these.
-_UNSUPPORTED_MAGIC = {
-    b"GIF87a": "gif", b"GIF89a": "gif",
-    b"II*\x00": "tiff", b"MM\x00*": "tiff",
-}
+SUPPORTED = ("jpeg", "png", "webp", "bmp", "avif", "tiff", "gif")
+ACCEPTED = "JPEG, PNG, WebP, AVIF, TIFF, GIF or BMP"
+HEIC_HINT = ("HEIC/HEIF photos are not supported; send JPEG (on an iPhone: Settings > Camera > Formats > "
+             "Most Compatible, or share the photo, which converts it to JPEG; on a Mac: Preview > Export > JPEG)")
+# ISO-BMFF brands (ftyp): AVIF is decoded by OpenCV's libavif; HEIC (HEVC) is not.
+_AVIF_BRANDS = {b"avif", b"avis"}
+_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"}
+# JPEG decode scales libjpeg does from the DCT coefficients, and OpenCV's flag for each.
+_REDUCED = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+            8: cv2.IMREAD_REDUCED_COLOR_8}
 # JPEG start-of-frame markers carry the size; C4, C8 and CC are not frames.
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
@@ -46,12 +54,19 @@ def sniff_format(data: bytes) -> str:
         return "webp"
     if data[:2] == b"BM":
         return "bmp"
-    for magic, name in _UNSUPPORTED_MAGIC.items():
-        if data.startswith(magic):
-            raise UnsupportedMediaType(f"{name.upper()} images are not supported; send JPEG, PNG, WebP or BMP")
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return "tiff"
     if data[4:8] == b"ftyp":
-        raise UnsupportedMediaType("HEIC/AVIF images are not supported; send JPEG, PNG, WebP or BMP")
-    raise InvalidImage("the data is not an image (expected JPEG, PNG, WebP or BMP)")
+        size = int.from_bytes(data[:4], "big")
+        brands = {data[i:i + 4] for i in range(8, min(max(size, 16), 256), 4)} - {data[12:16]}  # minus version
+        if brands & _AVIF_BRANDS:
+            return "avif"
+        if brands & _HEIF_BRANDS:
+            raise UnsupportedMediaType(HEIC_HINT)
+        raise UnsupportedMediaType(f"this ISO media file is not an AVIF photo; send {ACCEPTED}")
+    raise InvalidImage(f"the data is not an image (expected {ACCEPTED})")
 
 
 def _jpeg_size(data: bytes) -> tuple[int, int]:
@@ -112,6 +127,52 @@ def _check_png_chunks(data: bytes) -> None:
         pos += 12 + length
 
 
+def _tiff_size(data: bytes) -> tuple[int, int]:
+    """ImageWidth and ImageLength from the first IFD (classic TIFF; BigTIFF has another magic)."""
+    order = "<" if data[:2] == b"II" else ">"
+    (ifd,) = struct.unpack(order + "I", data[4:8])
+    (count,) = struct.unpack(order + "H", data[ifd:ifd + 2])
+    size: dict[int, int] = {}
+    for i in range(count):
+        tag, kind, _, value = struct.unpack(order + "HHI4s", data[ifd + 2 + 12 * i:ifd + 14 + 12 * i])
+        if tag in (256, 257):
+            size[tag] = struct.unpack(order + ("H" if kind == 3 else "I"), value[:2 if kind == 3 else 4])[0]
+    if len(size) != 2:
+        raise InvalidImage("corrupt TIFF: no image size in its first directory")
+    return size[256], size[257]
+
+
+def _gif_size(data: bytes) -> tuple[int, int]:
+    """The logical screen, grown to the first frame if that frame reaches beyond it."""
+    width, height, flags = struct.unpack("<HHB", data[6:11])
+    pos = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+    while pos < len(data):
+        block = data[pos]
+        if block == 0x21:  # extension: label, then sub-blocks up to a 0 length
+            pos += 2
+            while data[pos]:
+                pos += data[pos] + 1
+            pos += 1
+        elif block == 0x2C:  # the first image descriptor
+            left, top, w, h = struct.unpack("<HHHH", data[pos + 1:pos + 9])
+            return max(width, left + w), max(height, top + h)
+        else:
+            break
+    raise InvalidImage("corrupt GIF: no image in the file")
+
+
+def _avif_size(data: bytes) -> tuple[int, int]:
+    """The largest `ispe` (image spatial extents) property: the whole image of a tiled (grid) AVIF."""
+    sizes = []
+    pos = data.find(b"ispe")
+    while pos != -1 and pos + 16 <= len(data):
+        sizes.append(struct.unpack(">II", data[pos + 8:pos + 16]))
+        pos = data.find(b"ispe", pos + 4)
+    if not sizes:
+        raise InvalidImage("corrupt AVIF: no image size (ispe) in the file")
+    return max(sizes, key=lambda wh: wh[0] * wh[1])
+
+
 def read_header(data: bytes) -> Header:
     """Format and pixel size from the header alone; raises InvalidImage if unreadable."""
     fmt = sniff_format(data)
@@ -124,43 +185,102 @@ def read_header(data: bytes) -> Header:
             width, height = struct.unpack(">II", data[16:24])
         elif fmt == "webp":
             width, height = _webp_size(data)
+        elif fmt == "tiff":
+            width, height = _tiff_size(data)
+        elif fmt == "gif":
+            width, height = _gif_size(data)
+        elif fmt == "avif":
+            width, height = _avif_size(data)
         else:
             width, height = struct.unpack("<ii", data[18:26])
             height = abs(height)  # negative height means a top-down bitmap
-    except struct.error:
+    except (struct.error, IndexError):
         raise InvalidImage(f"truncated {fmt.upper()} header") from None
     if width <= 0 or height <= 0:
         raise InvalidImage(f"{fmt.upper()} header declares an empty image")
     return Header(fmt, width, height)
 
 
+def reduction(header: Header, max_pixels: int, target_pixels: int | None = None) -> int:
+    """The JPEG decode scale divisor (1, 2, 4 or 8): the smallest whose pixels fit `max_pixels` (and
+    `target_pixels`, when the caller needs less); 1 for other formats; 0 if even 1/8 is too big."""
+    if header.format != "jpeg":
+        return 1 if header.width * header.height <= max_pixels else 0
+    budget = min(max_pixels, target_pixels or max_pixels)
+    for factor in _REDUCED:
+        if math.ceil(header.width / factor) * math.ceil(header.height / factor) <= budget:
+            return factor
+    # A caller's smaller target can settle for 1/8; the pixel limit can't.
+    return 8 if math.ceil(header.width / 8) * math.ceil(header.height / 8) <= max_pixels else 0
+
+
 def check_limits(data: bytes, *, max_bytes: int, max_pixels: int) -> Header:
-    """Enforce the byte and pixel limits using only the header."""
+    """Enforce the byte and pixel limits using only the header (a JPEG's pixels after reduced decoding)."""
     if not data:
         raise InvalidImage("the image is empty", code="empty_image")
     if len(data) > max_bytes:
         raise PayloadTooLarge(f"the image is {len(data):,} bytes; the limit is {max_bytes:,}")
     header = read_header(data)
-    if header.width * header.height > max_pixels:
+    if not reduction(header, max_pixels):
         raise PayloadTooLarge(
-            f"the image is {header.width}x{header.height} pixels; the limit is {max_pixels:,} pixels",
+            f"the image is {header.width}x{header.height} pixels; the limit is {max_pixels:,} pixels"
+            + (" (JPEGs: after decoding at 1/8 scale)" if header.format == "jpeg" else ""),
             code="too_many_pixels",
         )
     return header
 
 
-def decode(data: bytes, *, max_bytes: int, max_pixels: int) -> np.ndarray:
-    """Decode to an upright 8-bit BGR array (EXIF orientation applied).
+@dataclass(frozen=True)
+class Decoded:
+    """The upright working image and how it maps to the upright original (EXIF orientation applied)."""
 
-    16-bit, grayscale and alpha images are converted to 8-bit BGR; alpha is dropped.
+    image: np.ndarray
+    width: int  # the original's upright size
+    height: int
+    format: str
+
+    @property
+    def scale(self) -> float:
+        """Working pixels per original pixel (1.0 unless a JPEG was decoded reduced)."""
+        return self.image.shape[1] / self.width
+
+
+def load(data: bytes, *, max_bytes: int, max_pixels: int, target_pixels: int | None = None) -> Decoded:
+    """Decode to an upright 8-bit BGR working image, a big JPEG at a reduced scale (see `reduction`).
+
+    16-bit, grayscale and alpha images are converted to 8-bit BGR; alpha is dropped;
+    a GIF or a multi-page TIFF gives its first frame.
     """
     header = check_limits(data, max_bytes=max_bytes, max_pixels=max_pixels)
     if header.format == "png":
         _check_png_chunks(data)
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    factor = reduction(header, max_pixels, target_pixels)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), _REDUCED[factor])
     if image is None or image.size == 0:
         raise InvalidImage("the image could not be decoded (corrupt or truncated file)")
-    return image
+    height, width = image.shape[:2]
+    if factor == 1:
+        return Decoded(image, width, height, header.format)
+    # EXIF orientation may have turned it: the original's upright size follows the decoded one.
+    expected = (math.ceil(header.width / factor), math.ceil(header.height / factor))
+    turned = (width, height) != expected and (height, width) == expected
+    upright = (header.height, header.width) if turned else (header.width, header.height)
+    return Decoded(image, upright[0], upright[1], header.format)
+
+
+def decode(data: bytes, *, max_bytes: int, max_pixels: int) -> np.ndarray:
+    """The upright 8-bit BGR working image (see `load`)."""
+    return load(data, max_bytes=max_bytes, max_pixels=max_pixels).image
+
+
+def fit_long_side(image: np.ndarray, max_side: int) -> np.ndarray:
+    """`image` shrunk (INTER_AREA) so its long side is at most `max_side`; itself if it already is."""
+    height, width = image.shape[:2]
+    if max(width, height) <= max_side:
+        return image
+    scale = max_side / max(width, height)
+    return cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))),
+                      interpolation=cv2.INTER_AREA)
 
 
 def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
@@ -169,3 +289,13 @@ def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
     if not ok:
         raise RuntimeError("JPEG encoding failed")
     return buf.tobytes()
+
+
+def encode_jpeg_within(image: np.ndarray, quality: int, budget: int) -> tuple[bytes, float]:
+    """JPEG bytes of `image`, shrunk (0.7x per step) until they fit `budget` bytes; (jpeg, scale applied)."""
+    jpeg, scale = encode_jpeg(image, quality), 1.0
+    while len(jpeg) > budget and scale > 0.05:
+        scale *= 0.7
+        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        jpeg = encode_jpeg(small, quality)
+    return jpeg, scale

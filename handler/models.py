@@ -19,6 +19,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from handler.detection import detect_multiscale
 from handler.errors import ModelError
 
 FIX = "run `make models` (or set MODEL_DIR to a folder holding the verified files)"
@@ -148,20 +149,23 @@ class _CvAdapter:
 
 
 class SsdDetector(_CvAdapter):
-    """Adapter for SSD face detectors with a [1, 1, N, 7] DetectionOutput."""
+    """Adapter for SSD face detectors with a [1, 1, N, 7] DetectionOutput, at any photo size (handler.detection)."""
 
-    def detect(self, image: np.ndarray, min_confidence: float) -> list[tuple[float, float, float, float, float]]:
-        """Return (x1, y1, x2, y2, confidence) in pixels of `image`, unclipped."""
-        height, width = image.shape[:2]
-        size = self.spec.input_size
-        # INTER_AREA: a 12 MP photo shrunk with bilinear aliases and hides faces.
-        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        blob = cv2.dnn.blobFromImage(small, self.spec.input["scale"], size, tuple(self.spec.input["mean"]),
+    def __init__(self, spec: NetSpec) -> None:
+        super().__init__(spec)
+        self._fill = tuple(float(v) for v in spec.input["mean"])  # padding that is 0 after mean subtraction
+
+    def _forward(self, image: np.ndarray) -> np.ndarray:
+        """Rows of (confidence, x1, y1, x2, y2), normalised, for a BGR input at its own size."""
+        blob = cv2.dnn.blobFromImage(image, self.spec.input["scale"], image.shape[1::-1],
+                                     tuple(self.spec.input["mean"]),
                                      swapRB=self.spec.input["color_order"] == "RGB", crop=False)
-        out = self.net.forward(blob).reshape(-1, 7)
-        out = out[out[:, 2] >= min_confidence]
-        scale = np.array([width, height, width, height], np.float32)
-        return [(*(row[3:7] * scale).tolist(), float(row[2])) for row in out]
+        return self.net.forward(blob).reshape(-1, 7)[:, 2:7]
+
+    def detect(self, image: np.ndarray, min_confidence: float, detail: str = "auto",
+               fine_side: int = 2048) -> list[tuple[float, float, float, float, float]]:
+        """Return (x1, y1, x2, y2, confidence) in pixels of `image`, unclipped."""
+        return detect_multiscale(image, self._forward, self._fill, min_confidence, detail, fine_side)
 
 
 class SoftmaxClassifier(_CvAdapter):

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from handler.chips import aligned_chip
+from handler.detection import DETAILS
 from handler.errors import RequestError
 from handler.models import Models
 
@@ -54,6 +55,8 @@ class Options:
     min_face_px: int
     min_sharpness: float
     annotate: bool = True
+    detail: str = "auto"  # handler.detection.DETAILS: which detection passes run
+    detect_max_side: int = 2048  # long side of the finest detection pass (DETECT_MAX_SIDE; not per request)
 
     def merged(self, request: Any) -> Options:
         """Apply a request's `options` object; raise RequestError on a bad value."""
@@ -61,7 +64,7 @@ class Options:
             return self
         if not isinstance(request, dict):
             raise RequestError("`options` must be a JSON object", code="invalid_options")
-        known = {"min_confidence", "max_faces", "annotate"}
+        known = {"min_confidence", "max_faces", "annotate", "detail"}
         unknown = sorted(set(request) - known)
         if unknown:
             raise RequestError(f"{len(unknown)} unknown option(s); known: {', '.join(sorted(known))}",
@@ -71,6 +74,10 @@ class Options:
             if not isinstance(request["annotate"], bool):
                 raise RequestError("option `annotate` must be true or false", code="invalid_options")
             changes["annotate"] = request["annotate"]
+        if "detail" in request:
+            if request["detail"] not in DETAILS:
+                raise RequestError(f"option `detail` must be one of {', '.join(DETAILS)}", code="invalid_options")
+            changes["detail"] = request["detail"]
         if "min_confidence" in request:
             value = request["min_confidence"]
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.05 <= value <= 0.99:
@@ -139,10 +146,11 @@ class Face:
         }
 
 
-def detect_faces(image: np.ndarray, models: Models, min_confidence: float) -> list[Face]:
+def detect_faces(image: np.ndarray, models: Models, min_confidence: float, detail: str = "auto",
+                 max_side: int = 2048) -> list[Face]:
     """Detector boxes without ghosts, clipped to the image, degenerate ones dropped."""
     height, width = image.shape[:2]
-    detections = models["detector"].detect(image, min_confidence)
+    detections = models["detector"].detect(image, min_confidence, detail, max_side)
     detections = [d for d in detections
                   if not any(is_ghost(d[:4], o[:4], (width, height)) for o in detections if o is not d)]
     faces = []
@@ -264,7 +272,8 @@ def analyze_faces(image: np.ndarray, models: Models, options: Options,
     timings = {} if timings is None else timings
     image = np.ascontiguousarray(image)  # dlib refuses strided views such as crops
     t0 = time.perf_counter()
-    faces = rank_faces(image, detect_faces(image, models, options.min_confidence))
+    faces = rank_faces(image, detect_faces(image, models, options.min_confidence, options.detail,
+                                           options.detect_max_side))
     t1 = time.perf_counter()
     analysed, skipped = faces[:options.max_faces], faces[options.max_faces:]
     attributes(image, analysed, models, options)

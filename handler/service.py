@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+
+import numpy as np
 
 from handler import runtime
 from handler.annotate import annotate
 from handler.config import SETTINGS
-from handler.imaging import decode, encode_jpeg
+from handler.imaging import decode, encode_jpeg, encode_jpeg_within, fit_long_side, load
 from handler.logs import log
 from handler.pipeline import Face, Options, analyze, attributes, face_label
 
@@ -18,15 +21,22 @@ DEFAULT_OPTIONS = Options(
     min_gender_confidence=SETTINGS.min_gender_confidence,
     min_face_px=SETTINGS.min_face_px,
     min_sharpness=SETTINGS.min_sharpness,
+    detect_max_side=SETTINGS.detect_max_side,
 )
+
+
+# `detail: fast` analyses a JPEG decoded at the reduced scale whose pixels fit this (1/4 of 12 MP).
+FAST_WORKING_PIXELS = 1_500_000
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What an analysis produced: the JSON-ready result and the annotated JPEG (or None)."""
+    """What an analysis produced: the JSON-ready result, the annotated JPEG (or None) and its scale
+    (annotated pixels per original pixel)."""
 
     result: dict
     annotated_jpeg: bytes | None
+    annotated_scale: float | None = None
 
 
 def parse_options(request_options: object) -> Options:
@@ -34,23 +44,56 @@ def parse_options(request_options: object) -> Options:
     return DEFAULT_OPTIONS.merged(request_options)
 
 
-def analyze_bytes(data: bytes, options: Options = DEFAULT_OPTIONS, *, max_bytes: int | None = None) -> Outcome:
-    """Decode with limits, analyse, annotate; raise RequestError subclasses for bad input."""
+def _scaled_box(box: dict, sx: float, sy: float, size: tuple[int, int]) -> dict:
+    """A box from working-image pixels to another scale, clipped to that image's `size`."""
+    x1, y1 = min(round(box["x"] * sx), size[0] - 1), min(round(box["y"] * sy), size[1] - 1)
+    x2 = min(round((box["x"] + box["width"]) * sx), size[0])
+    y2 = min(round((box["y"] + box["height"]) * sy), size[1])
+    return {"x": x1, "y": y1, "width": max(1, x2 - x1), "height": max(1, y2 - y1)}
+
+
+def annotated_jpeg(image: np.ndarray, faces: list[dict], budget: int | None) -> tuple[bytes, float]:
+    """Draw on a copy at most ANNOTATE_MAX_SIDE long, encoded once to fit `budget` bytes when given;
+    (jpeg, annotated pixels per working pixel)."""
+    small = fit_long_side(image, SETTINGS.annotate_max_side)
+    k = small.shape[1] / image.shape[1]
+    size = small.shape[1::-1]
+    drawn = annotate(small, [{**f, "box": _scaled_box(f["box"], k, k, size)} for f in faces])
+    if budget is None:
+        return encode_jpeg(drawn, SETTINGS.jpeg_quality), k
+    jpeg, shrink = encode_jpeg_within(drawn, SETTINGS.jpeg_quality, budget)
+    return jpeg, k * shrink
+
+
+def analyze_bytes(data: bytes, options: Options = DEFAULT_OPTIONS, *, max_bytes: int | None = None,
+                  jpeg_budget: Callable[[int], int] | None = None) -> Outcome:
+    """Decode with limits, analyse, annotate; raise RequestError subclasses for bad input.
+
+    Boxes are in the original (upright) image's pixels, whatever scale it was analysed at.
+    `jpeg_budget(faces)`, when given, is the most bytes the annotated JPEG may take for a
+    result with that many faces (the HTTP response limit).
+    """
     models = runtime.get_models()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    image = decode(data, max_bytes=max_bytes or SETTINGS.max_image_bytes, max_pixels=SETTINGS.max_pixels)
+    decoded = load(data, max_bytes=max_bytes or SETTINGS.max_image_bytes, max_pixels=SETTINGS.max_pixels,
+                   target_pixels=FAST_WORKING_PIXELS if options.detail == "fast" else None)
     timings["decode"] = (time.perf_counter() - t0) * 1000
+    image = decoded.image
     faces = analyze(image, models, options, timings)
-    annotated = None
+    annotated, annotated_scale = None, None
     t1 = time.perf_counter()
     if options.annotate:
-        annotated = encode_jpeg(annotate(image, faces), SETTINGS.jpeg_quality)
+        annotated, k = annotated_jpeg(image, faces, jpeg_budget(len(faces)) if jpeg_budget else None)
+        annotated_scale = round(k * decoded.scale, 4)
     timings["annotate"] = (time.perf_counter() - t1) * 1000
-    timings["total"] = (time.perf_counter() - t0) * 1000
     height, width = image.shape[:2]
+    size = (decoded.width, decoded.height)
+    for face in faces:
+        face["box"] = _scaled_box(face["box"], decoded.width / width, decoded.height / height, size)
+    timings["total"] = (time.perf_counter() - t0) * 1000
     result = {
-        "image": {"width": width, "height": height},
+        "image": {"width": decoded.width, "height": decoded.height, "analysis_scale": round(decoded.scale, 4)},
         "faces_detected": len(faces),
         "faces_analyzed": sum(1 for f in faces if f["analyzed"]),
         "faces": faces,
@@ -58,7 +101,7 @@ def analyze_bytes(data: bytes, options: Options = DEFAULT_OPTIONS, *, max_bytes:
         "models": models.ids,
         "cold_start": runtime.take_cold_start(),
     }
-    return Outcome(result, annotated)
+    return Outcome(result, annotated, annotated_scale)
 
 
 def warm_up() -> None:
@@ -68,8 +111,6 @@ def warm_up() -> None:
     codecs, resize tables, landmarks and chip extraction, text drawing): it took the
     first request from 1.12x to 1.01x the steady latency (`make bench`).
     """
-    import numpy as np
-
     t0 = time.perf_counter()
     models = runtime.get_models()
     ramp = np.linspace(0, 255, 640, dtype=np.uint8)

@@ -102,6 +102,14 @@ elif mode == "threads":
         t = time.perf_counter()
         list(pool.map(with_clone, range(steady * 4)))
     out["clone_rps"] = steady * 4 / (time.perf_counter() - t)
+elif mode == "big":
+    # One image per fresh process, so its peak RSS is its own: first request + steady ones.
+    import dataclasses
+    (name, data), = images.items()
+    options = dataclasses.replace(DEFAULT_OPTIONS, **json.loads(sys.argv[5]))
+    runs = [analyze_bytes(data, options).result for _ in range(steady + 1)]
+    out["big"] = {"ms": [r["timings_ms"]["total"] for r in runs[1:]], "faces": runs[0]["faces_analyzed"],
+                  "stages": runs[-1]["timings_ms"]}
 out["peak_rss_mb"] = int([l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]) / 1024
 print("BENCH " + json.dumps(out))
 """
@@ -120,11 +128,33 @@ def make_images(tmp: Path) -> dict[str, str]:
     return {k: str(v) for k, v in paths.items()}
 
 
-def worker(mode: str, steady: int, images: dict[str, str]) -> dict:
+def make_phone_images(tmp: Path) -> dict[str, str]:
+    """Phone-size JPEGs: one face in 12 MP, and 24 faces (250 px squares on coffee.png) in 12 and 48 MP."""
+    import cv2
+    import numpy as np
+    from helpers import fixture_image, jpeg
+
+    from tools.group_recall import background, paste_canvas
+
+    one = cv2.resize(fixture_image("astronaut.png"), (4000, 3000), interpolation=cv2.INTER_CUBIC)
+    faces = [(fixture_image("astronaut.png")[37:197, 146:306], "a", "female"),
+             (fixture_image("camera.png")[101:211, 172:282], "c", "male")] * 12
+    group, _ = paste_canvas(background(4000, 3000), faces, 250, np.random.default_rng(1))
+    images = {"1 face 12 MP": jpeg(one), "24 faces 12 MP": jpeg(group),
+              "24 faces 48 MP": jpeg(cv2.resize(group, (8000, 6000), interpolation=cv2.INTER_LINEAR), 85)}
+    paths = {}
+    for i, (name, data) in enumerate(images.items()):
+        paths[name] = tmp / f"phone{i}.jpg"
+        paths[name].write_bytes(data)
+    return {k: str(v) for k, v in paths.items()}
+
+
+def worker(mode: str, steady: int, images: dict[str, str], options: dict | None = None) -> dict:
     t_start = time.time()
-    proc = subprocess.run([sys.executable, "-c", WORKER, repr(t_start), mode, str(steady), json.dumps(images)],
+    proc = subprocess.run([sys.executable, "-c", WORKER, repr(t_start), mode, str(steady), json.dumps(images),
+                           json.dumps(options or {})],
                           cwd=ROOT, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "LOG_LEVEL": "WARNING"})
+                          env={**os.environ, "LOG_LEVEL": "WARNING", "MAX_FACES": "100"})
     if proc.returncode:
         raise SystemExit(f"bench worker failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.split("BENCH ", 1)[1])
@@ -162,6 +192,11 @@ def main() -> int:
         bare = [worker("bare", args.steady, images) for _ in range(args.runs)]
         seed = [worker("seed", args.steady, images) for _ in range(args.runs)]
         threads = [worker("threads", args.steady, images) for _ in range(max(1, args.runs // 2))]
+        phone = {**{"1 face 640x480": images["1 face 640x480"]}, **make_phone_images(Path(tmp))}
+        big_steady = max(3, args.steady // 4)
+        big = {(name, detail): [worker("big", big_steady, {name: path}, {"annotate": False, "detail": detail})
+                                for _ in range(args.runs)]
+               for name, path in phone.items() for detail in ("auto", "fast")}
 
     print(f"faceread benchmark: {args.runs} fresh processes x {args.steady} steady requests; "
           f"{os.cpu_count()} cores; medians unless stated")
@@ -202,6 +237,20 @@ def main() -> int:
               ["one lock per net (shipped)", f"{med([r['lock_rps'] for r in threads]):.1f}"],
               ["per-thread clones", f"{med([r['clone_rps'] for r in threads]):.1f}"],
           ])
+    base = med([x for r in big[("1 face 640x480", "auto")] for x in r["big"]["ms"]])
+    rows = []
+    for (name, detail), runs in big.items():
+        ms = med([x for r in runs for x in r["big"]["ms"]])
+        faces = runs[0]["big"]["faces"]
+        stages = runs[0]["big"]["stages"]
+        rows.append([name, detail, f"{ms:.0f}", f"{ms / base:.2f}", str(faces),
+                     f"{ms / faces:.0f}" if faces else "-",
+                     f"{stages['decode']:.0f} / {stages['detect']:.0f} / {stages['attributes']:.0f}",
+                     f"{med([r['peak_rss_mb'] for r in runs]):.0f}"])
+    table("Phone photos, JSON only (annotate=false), one fresh process per row (targets: 12 MP one face <= 10x "
+          "the 640x480 by default, <= 3x fast; 48 MP peak RSS <= 400 MB)",
+          ["image", "detail", "ms", "x 640x480 auto", "faces", "ms/face", "decode/detect/attr ms", "peak RSS MB"],
+          rows)
     table("Memory (peak RSS, MB; Lambda default MemorySize 2048)", ["process", "MB"], [
         ["serving the two images", f"{med([r['peak_rss_mb'] for r in serve]):.0f}"],
         ["16 threads with per-thread clones", f"{med([r['peak_rss_mb'] for r in threads]):.0f}"],

@@ -84,7 +84,8 @@ def _cases() -> list[Case]:
         Case("truncated jpeg", truncated, "image/jpeg", 400, "invalid_image"),
         Case("png bomb 40000x40000", bomb, "image/png", 413, "too_many_pixels"),
         Case("png bomb as json", _json({"image": B64(bomb).decode()}), "application/json", 413, "too_many_pixels"),
-        Case("animated gif", animated_gif(mark), "image/gif", 415, "unsupported_media_type"),
+        Case("heic", b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + mark, "image/heic", 415,
+             "unsupported_media_type"),
         Case("over 6 MB raw", over_6mb, "image/jpeg", 413, "payload_too_large"),
         Case("wrong content type", b"image=" + mark, "text/plain", 415, "unsupported_media_type"),
         Case("form content type", b"image=" + mark, "application/x-www-form-urlencoded", 415,
@@ -111,6 +112,7 @@ def _cases() -> list[Case]:
              200, faces=1),
         Case("rgba png", png(cv2.cvtColor(astronaut, cv2.COLOR_BGR2BGRA)), "image/png", 200, faces=1),
         Case("cmyk jpeg", cmyk_jpeg(astronaut), "image/jpeg", 200, faces=1),
+        Case("animated gif (first frame)", animated_gif(mark), "image/gif", 200, faces=0),
         Case("cmyk jpeg as json", _json({"image": B64(cmyk_jpeg(astronaut)).decode()}), "application/json", 200,
              faces=1),
     ]
@@ -205,13 +207,13 @@ def test_exif_rotated_jpeg_is_analysed_upright(http_server: str, transport: str)
     assert width != height
     case = Case("exif", rotated, "image/jpeg", 200, faces=1)
     payload = _check(case, *send(transport, http_server, case))
-    assert payload["image"] == {"width": width, "height": height}  # the upright size, not the stored one
+    assert payload["image"] == {"width": width, "height": height, "analysis_scale": 1.0}  # upright, not as stored
     face = payload["faces"][0]
     assert face["analyzed"] and face["gender"]["value"] == "female"
     # Control: the same pixels without the tag are reported in the stored (landscape) orientation.
     bare = Case("no exif", untagged, "image/jpeg", 200)
     status, _, raw = send(transport, http_server, bare)
-    assert status == 200 and json.loads(raw)["image"] == {"width": height, "height": width}
+    assert status == 200 and json.loads(raw)["image"] == {"width": height, "height": width, "analysis_scale": 1.0}
 
 
 def test_bomb_refused_before_allocation_ff(http_server: str) -> None:

@@ -80,7 +80,8 @@ BAD = [
      400, "invalid_options"),
     ("raw text", b"just some text", "image/jpeg", 400, "invalid_image"),
     ("wrong content type", b"hello", "text/plain", 415, "unsupported_media_type"),
-    ("gif", b"GIF89a" + b"\x00" * 50, "image/gif", 415, "unsupported_media_type"),
+    ("gif without a frame", b"GIF89a" + b"\x00" * 50, "image/gif", 400, "invalid_image"),
+    ("heic", b"\x00\x00\x00\x18ftypheic" + b"\x00" * 50, "image/heic", 415, "unsupported_media_type"),
     ("bomb", png_header_only(40000, 40000), "image/png", 413, "too_many_pixels"),
     ("over 6 MB", b"\xff\xd8\xff" + b"\x00" * (6 * 1024 * 1024), "image/jpeg", 413, "payload_too_large"),
 ]

@@ -13,7 +13,7 @@ from handler.imaging import decode, read_header
 LIMITS = {"max_bytes": 20_000_000, "max_pixels": 40_000_000}
 
 
-@pytest.mark.parametrize("fmt", [".jpg", ".png", ".webp", ".bmp"])
+@pytest.mark.parametrize("fmt", [".jpg", ".png", ".webp", ".bmp", ".avif", ".tiff", ".gif"])
 def test_supported_formats_report_header_size(fmt: str) -> None:
     image = fixture_image("camera.png")[:200, :300]
     data = cv2.imencode(fmt, image)[1].tobytes()
@@ -37,9 +37,11 @@ def test_byte_limit() -> None:
     (b"", InvalidImage),
     (b"   \n", InvalidImage),
     (b"hello, world", InvalidImage),
-    (b"GIF89a\x01\x00\x01\x00", UnsupportedMediaType),
-    (b"II*\x00" + b"\x00" * 20, UnsupportedMediaType),
+    (b"GIF89a\x01\x00\x01\x00", InvalidImage),
+    (b"II*\x00" + b"\x00" * 20, InvalidImage),
     (b"\x00\x00\x00\x18ftypheic" + b"\x00" * 20, UnsupportedMediaType),
+    (b"\x00\x00\x00\x18ftypavif" + b"\x00" * 20, InvalidImage),
+    (b"\x00\x00\x00\x18ftypisom" + b"\x00" * 20, UnsupportedMediaType),
     (b"\xff\xd8\xff", InvalidImage),
     (b"\x89PNG\r\n\x1a\n", InvalidImage),
     (b"RIFF\x00\x00\x00\x00WEBPVP8 ", InvalidImage),
