@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8080
 
-.PHONY: install models fixtures chromium axe serve test test-fast bench eval eval-groups lint fuzz loadtest package clean \
+.PHONY: install models fixtures chromium axe serve test test-fast bench eval eval-groups calibrate lint fuzz loadtest package clean \
         backfill bench-backfill
 
 install: $(VENV)/.installed models fixtures
@@ -61,7 +61,11 @@ bench-backfill: install
 DATA ?= ../shared/utkface-dev
 EVAL_ARGS ?=
 eval: install
-	LOG_LEVEL=WARNING $(BIN)/python -m handler.evaluate $(DATA) --reference $(EVAL_ARGS)
+	LOG_LEVEL=WARNING $(BIN)/python -m handler.evaluate $(DATA) --reference --plots build/eval $(EVAL_ARGS)
+
+# Refit the gender and age calibration (models/calibration.json) after a net, chip or detection change.
+calibrate: install
+	LOG_LEVEL=WARNING $(BIN)/python tools/calibrate.py $(DATA)
 
 # Recall by face size in group photos: labelled faces pasted onto a face-free photo (12 MP and 1 MP JPEGs).
 eval-groups: install
@@ -83,7 +87,7 @@ loadtest: install
 # The Lambda zip, rebuilt when the code, models or runtime requirements change.
 ZIP := build/faceread-lambda.zip
 package: $(ZIP)
-$(ZIP): install requirements-lambda.txt infra/package.py $(shell find handler -name '*.py' -o -name '*.html') models/manifest.json
+$(ZIP): install requirements-lambda.txt infra/package.py $(shell find handler -name '*.py' -o -name '*.html') models/manifest.json models/calibration.json
 	$(BIN)/python infra/package.py --python-version 3.12 --platform manylinux2014_x86_64 \
 	  --platform manylinux_2_28_x86_64 --out build/
 

@@ -19,6 +19,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from handler import calibration
+from handler.calibration import Calibration
 from handler.detection import detect_multiscale
 from handler.errors import ModelError
 
@@ -223,6 +225,7 @@ class Models:
     """Every loaded and warmed net, by manifest key, wrapped in its adapter."""
 
     nets: dict[str, Any]
+    calibration: Calibration
 
     def __getitem__(self, key: str) -> Any:
         return self.nets[key]
@@ -233,7 +236,7 @@ class Models:
 
 
 def load_models(model_dir: Path, on_loaded: Any = None) -> Models:
-    """Verify, load and warm every net in the manifest; `on_loaded(net)` is called per net."""
+    """Verify, load and warm every net in the manifest, then its calibration; `on_loaded(net)` is called per net."""
     nets = {}
     for key, spec in read_manifest(model_dir).items():
         if spec.adapter not in ADAPTERS:
@@ -244,4 +247,4 @@ def load_models(model_dir: Path, on_loaded: Any = None) -> Models:
         if on_loaded:
             on_loaded(adapter)
         nets[key] = adapter
-    return Models(nets)
+    return Models(nets, calibration.load(model_dir))

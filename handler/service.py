@@ -121,6 +121,6 @@ def warm_up() -> None:
     face = Face(raw_box=(240.0, 160.0, 400.0, 320.0), box={"x": 240, "y": 160, "width": 160, "height": 160},
                 detection_confidence=1.0, inside=1.0, analyzed=True)
     attributes(image, [face], models, DEFAULT_OPTIONS)
-    face.label = face_label(face)
+    face.label = face_label(face, models.calibration)
     encode_jpeg(annotate(image, [face.public()]), SETTINGS.jpeg_quality)
     log("pipeline_warmed", ms=round((time.perf_counter() - t0) * 1000, 1))

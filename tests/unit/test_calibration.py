@@ -1,0 +1,129 @@
+"""The calibration maths on synthetic data, and the start-up checks on the shipped file (no shared data needed)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from handler import calibration
+from handler.calibration import (
+    AgeIntervals,
+    conformal_quantiles,
+    cross_fit,
+    expected_calibration_error,
+    fit_intervals,
+    fit_platt,
+    gender_ece,
+)
+from handler.config import PACKAGE_MODELS_DIR
+from handler.errors import ModelError
+
+
+def overconfident_gender(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Raw p(male) whose log-odds are 2.5x too large: truth is sigmoid(0.4 * z + 0.3)."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0, 6, n)
+    is_male = rng.random(n) < 1 / (1 + np.exp(-(0.4 * z + 0.3)))
+    return 1 / (1 + np.exp(-z)), is_male
+
+
+def test_platt_recovers_the_true_scaling_and_lowers_ece() -> None:
+    raw, is_male = overconfident_gender(20000)
+    fitted = fit_platt(raw, is_male)
+    assert fitted.a == pytest.approx(0.4, abs=0.03) and fitted.b == pytest.approx(0.3, abs=0.06)
+    held_raw, held_male = overconfident_gender(20000, seed=1)
+    assert gender_ece(held_raw, held_male) > 0.1
+    assert gender_ece(fitted.p_male(held_raw), held_male) < 0.02
+
+
+def test_platt_converges_on_saturated_and_separable_outputs() -> None:
+    # Softmax outputs of exactly 0 and 1, and classes a threshold separates, must not diverge.
+    raw = np.array([0.0, 1e-20, 0.3, 0.7, 1.0 - 1e-12, 1.0] * 20)
+    fitted = fit_platt(raw, raw > 0.5)
+    assert np.isfinite([fitted.a, fitted.b]).all() and fitted.a > 0
+    assert fitted.p_male(np.array([0.0, 1.0])).tolist() == pytest.approx([0, 1], abs=1e-3)
+
+
+def test_ece_by_hand() -> None:
+    # Bins of 0.05 over [0.5, 1]: {0.55 x2: 1 of 2 right}, {0.95 x2: both right}.
+    p_male = np.array([0.55, 0.45, 0.95, 0.05])
+    is_male = np.array([True, True, True, False])
+    assert gender_ece(p_male, is_male) == pytest.approx(0.5 * abs(0.5 - 0.55) + 0.5 * abs(1 - 0.95))
+    assert expected_calibration_error([0.75, 0.75, 0.75, 0.75], [True, True, True, False]) == 0.0
+
+
+def test_conformal_quantiles_leave_at_most_the_tail_out() -> None:
+    residuals = np.arange(-50, 50, dtype=float)  # 100 values
+    lo, hi = conformal_quantiles(residuals, 0.8)
+    # (n + 1) * 0.1 = 10.1: the 10th smallest and the 91st smallest (ceil(90.9)).
+    assert (lo, hi) == (-41.0, 40.0)
+    assert np.mean((residuals >= lo) & (residuals <= hi)) >= 0.8
+
+
+def test_intervals_are_whole_years_and_cover_on_fresh_data() -> None:
+    rng = np.random.default_rng(0)
+
+    def faces(n: int) -> tuple[np.ndarray, np.ndarray]:
+        ages = rng.integers(0, 90, n).astype(float)
+        noise = rng.normal(0, 1 + ages / 10)   # older faces: wider errors, as with the real net
+        return np.clip(ages + noise, 0, 80), ages
+
+    years, ages = faces(4000)
+    intervals = fit_intervals(years, ages, (10.0, 30.0, 50.0), 0.8)
+    assert intervals.interval(5.0)[1] - intervals.interval(5.0)[0] < intervals.interval(60.0)[1] - \
+        intervals.interval(60.0)[0]
+    new_years, new_ages = faces(4000)
+    low, high = np.array([intervals.interval(y) for y in new_years]).T
+    assert np.mean((new_ages >= low) & (new_ages <= high)) == pytest.approx(0.8, abs=0.03)
+    assert all(isinstance(v, int) for v in intervals.interval(33.3)) and intervals.interval(0.3)[0] >= 0
+
+
+def test_interval_rounds_inwards_to_whole_years() -> None:
+    intervals = AgeIntervals(0.8, (), ((-2.5, 3.5),))
+    assert intervals.interval(10.2) == (8, 13)   # 7.7 -> 8, 13.7 -> 13: same whole ages as the real line
+
+
+def test_cross_fit_scores_each_face_with_parameters_it_did_not_fit() -> None:
+    raw, is_male = overconfident_gender(500)
+    years = np.linspace(0, 80, 500)
+    ages = years.copy()
+    ages[0] = 1000.0    # an outlier can only widen the folds that fit on it
+    p_male, low, high = cross_fit(raw, is_male, years, ages, (40.0,), 0.8, folds=5)
+    assert not ((low[0] <= 1000) & (1000 <= high[0]))
+    assert p_male.shape == low.shape == (500,) and ((p_male > 0) & (p_male < 1)).all()
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    for name in ("manifest.json", "calibration.json"):
+        shutil.copyfile(PACKAGE_MODELS_DIR / name, tmp_path / name)
+    return tmp_path
+
+
+def test_shipped_calibration_loads(model_dir: Path) -> None:
+    loaded = calibration.load(model_dir)
+    assert loaded.age.coverage == 0.8 and loaded.gender.a > 0
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    (lambda d: (d / "calibration.json").unlink(), "calibration file missing"),
+    (lambda d: (d / "calibration.json").write_text((d / "calibration.json").read_text().replace('"a": ', '"a": 1')),
+     "does not match the manifest"),
+    (lambda d: (d / "manifest.json").write_text((d / "manifest.json").read_text().replace(
+        "d4c4116cf720cde18de28a09071d8e1826bcff7935ef3470052163f3f6b5d734", "0" * 64)), "another 'gender' net"),
+])
+def test_start_up_refuses_a_missing_edited_or_stale_calibration(model_dir: Path, change, problem: str) -> None:
+    change(model_dir)
+    with pytest.raises(ModelError, match=problem) as err:
+        calibration.load(model_dir)
+    assert "make calibrate" in str(err.value)
+
+
+def test_calibration_file_names_its_data_and_command() -> None:
+    data = json.loads((PACKAGE_MODELS_DIR / "calibration.json").read_text())
+    assert data["command"].startswith("make calibrate") and data["data"]["faces"] > 0
+    assert "not for every population" in data["data"]["note"]
