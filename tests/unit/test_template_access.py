@@ -57,7 +57,7 @@ def check_value(name: str, value: str, param: dict) -> None:
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_cfn_lint_each_mode(tpl: dict, mode: str) -> None:
+def test_cfn_lint_each_mode(mode: str) -> None:
     # cfn-lint checks every Fn::If branch already; linting with the mode's values as defaults also
     # checks those values against the parameters' constraints.
     text = TEMPLATE.read_text()
