@@ -78,7 +78,7 @@ MODEL_INCLUDE = (
 HANDLER_EXCLUDE_DIRS = {"tests", "__pycache__"}
 HANDLER_EXCLUDE_FILES = ("*.pyc", "*.pyo", "test_*.py", "*_test.py", "conftest.py")
 # Development tools inside handler/ (paths relative to it): importable from a checkout, never served.
-HANDLER_DEV_ONLY = ("evaluate.py", "face_dump.py")
+HANDLER_DEV_ONLY = ("evaluate.py", "face_dump.py", "labels.py")
 
 # Pure-Python distributions the Lambda runtime provides (python3.12 images
 # ship boto3 + botocore and their dependencies).
