@@ -55,6 +55,13 @@ def _scaled_box(box: dict, sx: float, sy: float, size: tuple[int, int]) -> dict:
     return {"x": x1, "y": y1, "width": max(1, x2 - x1), "height": max(1, y2 - y1)}
 
 
+def _encode(picture: np.ndarray, budget: int | None) -> tuple[bytes, float]:
+    """JPEG bytes, shrunk to fit `budget` when given; (jpeg, encoded pixels per picture pixel)."""
+    if budget is None:
+        return encode_jpeg(picture, SETTINGS.jpeg_quality), 1.0
+    return encode_jpeg_within(picture, SETTINGS.jpeg_quality, budget)
+
+
 def annotated_jpeg(image: np.ndarray, faces: list[dict], budget: int | None) -> tuple[bytes, float]:
     """Draw on a copy at most ANNOTATE_MAX_SIDE long, encoded once to fit `budget` bytes when given;
     (jpeg, annotated pixels per working pixel)."""
@@ -62,9 +69,7 @@ def annotated_jpeg(image: np.ndarray, faces: list[dict], budget: int | None) -> 
     k = small.shape[1] / image.shape[1]
     size = small.shape[1::-1]
     drawn = annotate(small, [{**f, "box": _scaled_box(f["box"], k, k, size)} for f in faces])
-    if budget is None:
-        return encode_jpeg(drawn, SETTINGS.jpeg_quality), k
-    jpeg, shrink = encode_jpeg_within(drawn, SETTINGS.jpeg_quality, budget)
+    jpeg, shrink = _encode(drawn, budget)
     return jpeg, k * shrink
 
 
@@ -84,27 +89,25 @@ def analyze_bytes(data: bytes, options: Options = DEFAULT_OPTIONS, *, max_bytes:
     timings["decode"] = (time.perf_counter() - t0) * 1000
     image = decoded.image
     faces = analyze(image, models, options, timings)
+    budget = jpeg_budget(len(faces)) if jpeg_budget else None
     annotated, annotated_scale = None, None
     t1 = time.perf_counter()
     if options.annotate:
-        annotated, k = annotated_jpeg(image, faces, jpeg_budget(len(faces)) if jpeg_budget else None)
+        annotated, k = annotated_jpeg(image, faces, budget)
         annotated_scale = round(k * decoded.scale, 4)
     timings["annotate"] = (time.perf_counter() - t1) * 1000
     redacted = regions = redacted_scale = None
     if options.redact:  # at the working image's resolution, so every face found is hidden at its size
         t2 = time.perf_counter()
         regions = redaction_regions(image, models, faces, options)
-        picture = pixelate(image, regions)
-        if jpeg_budget:
-            redacted, k = encode_jpeg_within(picture, SETTINGS.jpeg_quality, jpeg_budget(len(faces)))
-        else:
-            redacted, k = encode_jpeg(picture, SETTINGS.jpeg_quality), 1.0
+        redacted, k = _encode(pixelate(image, regions), budget)
         redacted_scale = round(k * decoded.scale, 4)
         timings["redact"] = (time.perf_counter() - t2) * 1000
     height, width = image.shape[:2]
     size = (decoded.width, decoded.height)
+    sx, sy = decoded.width / width, decoded.height / height
     for face in faces:
-        face["box"] = _scaled_box(face["box"], decoded.width / width, decoded.height / height, size)
+        face["box"] = _scaled_box(face["box"], sx, sy, size)
     timings["total"] = (time.perf_counter() - t0) * 1000
     result = {
         "image": {"width": decoded.width, "height": decoded.height, "analysis_scale": round(decoded.scale, 4)},
@@ -116,8 +119,7 @@ def analyze_bytes(data: bytes, options: Options = DEFAULT_OPTIONS, *, max_bytes:
         "cold_start": runtime.take_cold_start(),
     }
     if regions is not None:
-        result["redacted_regions"] = [_scaled_box(r, decoded.width / width, decoded.height / height, size)
-                                      for r in regions]
+        result["redacted_regions"] = [_scaled_box(r, sx, sy, size) for r in regions]
     return Outcome(result, annotated, annotated_scale, redacted, redacted_scale)
 
 
