@@ -20,7 +20,8 @@ from handler.config import SETTINGS, Settings
 from handler.logs import log
 from handler.pipeline import AGE_BUCKETS, Options
 from handler.service import DEFAULT_OPTIONS
-from handler.storage_trigger import ObjectInfo, ObjectStore, process_object
+from handler.storage import ObjectInfo, ObjectStore
+from handler.storage_trigger import process_object
 
 # Storage error codes a retry can fix: throttling, server errors, timeouts (S3 and Cloud Storage).
 TRANSIENT_CODES = frozenset({

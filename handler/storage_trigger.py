@@ -18,8 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
-from typing import Protocol
+from dataclasses import asdict
 
 from handler import runtime
 from handler.config import SETTINGS, Settings
@@ -27,8 +26,13 @@ from handler.errors import RequestError
 from handler.logs import log
 from handler.pipeline import Options
 from handler.service import DEFAULT_OPTIONS, analyze_bytes
-
-MAX_KEY_BYTES = 1024  # both S3 and Cloud Storage cap object names at 1024 UTF-8 bytes
+from handler.storage import (  # noqa: F401 - re-exported: the flow's callers name them here
+    MAX_KEY_BYTES,
+    ObjectInfo,
+    ObjectMissing,
+    ObjectStore,
+    clean_etag,
+)
 
 # Object metadata on the JSON result (S3 `x-amz-meta-*`, GCS custom metadata): lower-case ASCII.
 # The per-face facts ride along (at most MAX_FACES=100 faces: ~1.6 KB, under S3's 2 KB), so a job
@@ -36,43 +40,6 @@ MAX_KEY_BYTES = 1024  # both S3 and Cloud Storage cap object names at 1024 UTF-8
 META_ETAG, META_VERSION, META_ANALYSIS, META_FACES, META_GENDERS, META_AGES, META_ERROR = (
     "faceread-source-etag", "faceread-source-version", "faceread-analysis", "faceread-faces",
     "faceread-genders", "faceread-age-buckets", "faceread-error")
-
-
-class ObjectMissing(Exception):
-    """The object no longer exists (deleted after the event was sent)."""
-
-
-@dataclass(frozen=True)
-class ObjectInfo:
-    """What a HEAD, a listing or an event says about an object; None where the source didn't say."""
-
-    size: int | None = None
-    etag: str | None = None  # without quotes
-    version: str | None = None  # S3 VersionId or GCS generation
-    metadata: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def complete(self) -> bool:
-        return self.size is not None and bool(self.etag)
-
-
-class ObjectStore(Protocol):
-    """The storage calls the flow needs; adapters live in aws.py and gcp.py."""
-
-    def head(self, bucket: str, key: str) -> ObjectInfo:
-        """Size, ETag, version and custom metadata; raise ObjectMissing if it is gone."""
-
-    def get(self, bucket: str, key: str, version: str | None = None) -> bytes:
-        """Object bytes (of `version` when given); raise ObjectMissing if it is gone."""
-
-    def put(self, bucket: str, key: str, body: bytes, content_type: str,
-            metadata: dict[str, str] | None = None) -> None:
-        """Write (overwrite) an object."""
-
-
-def clean_etag(etag: object) -> str | None:
-    """An ETag without its quotes (S3 quotes them in HEAD answers, not in events or listings)."""
-    return str(etag).strip('"') or None if etag else None
 
 
 def output_keys(key: str, settings: Settings = SETTINGS) -> tuple[str, str]:

@@ -23,7 +23,8 @@ from handler import aws, aws_events
 from handler.config import SETTINGS, load_settings
 from handler.errors import RequestError
 from handler.imaging import decode
-from handler.storage_trigger import MAX_KEY_BYTES, ObjectInfo, ObjectMissing, output_keys, skip_reason
+from handler.storage import MAX_KEY_BYTES, ObjectInfo, ObjectMissing
+from handler.storage_trigger import output_keys, skip_reason
 
 # FUZZ_EXAMPLES=5000 for a deeper run by hand.
 FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 200)), deadline=None,
