@@ -39,7 +39,7 @@ from handler.config import SETTINGS, Settings
 from handler.errors import RequestError
 from handler.http_api import error_response, handle
 from handler.logs import invocation, log
-from handler.pipeline import Options
+from handler.options import Options
 from handler.s3_store import S3Store
 from handler.service import DEFAULT_OPTIONS
 from handler.storage import ObjectStore

@@ -18,7 +18,8 @@ from urllib.parse import unquote_plus
 
 from handler.config import SETTINGS, Settings
 from handler.logs import log
-from handler.pipeline import AGE_BUCKETS, Options
+from handler.options import Options, from_text
+from handler.pipeline import AGE_BUCKETS
 from handler.service import DEFAULT_OPTIONS
 from handler.storage import ObjectInfo, ObjectStore
 from handler.storage_trigger import process_object
@@ -63,18 +64,12 @@ def options_from_arguments(arguments: dict[str, Any] | None, base: Options = DEF
     """Options narrowed by a job's arguments; raise RequestError(invalid_options) for anything else.
 
     What a job may narrow (Batch Operations userArguments, a Distributed Map's BatchInput options)
-    is exactly the HTTP API's options, through the same validation, never the deployment's settings.
-    Batch Operations userArguments are strings ("3", "false"); each is read as JSON first.
+    is exactly the HTTP API's options, through the same table and validation, never the deployment's
+    settings. Batch Operations userArguments are text ("3", "false", "1"): read as the query string is.
     """
     if not arguments:
         return base
-    parsed = {}
-    for name, value in arguments.items():
-        try:
-            parsed[name] = json.loads(value) if isinstance(value, str) else value
-        except ValueError:
-            parsed[name] = value
-    return base.merged(parsed)
+    return base.merged(from_text(arguments) if isinstance(arguments, dict) else arguments)
 
 
 def run_one(store: ObjectStore, bucket: str, key: str, settings: Settings = SETTINGS, *,

@@ -24,7 +24,7 @@ from handler import runtime
 from handler.config import SETTINGS, Settings
 from handler.errors import RequestError
 from handler.logs import log
-from handler.pipeline import Options
+from handler.options import Options
 from handler.service import DEFAULT_OPTIONS, analyze_bytes
 from handler.storage import (  # noqa: F401 - re-exported: the flow's callers name them here
     MAX_KEY_BYTES,
