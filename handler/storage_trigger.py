@@ -20,7 +20,7 @@ import hashlib
 import json
 from dataclasses import asdict
 
-from handler import runtime
+from handler import facts, runtime
 from handler.config import SETTINGS, Settings
 from handler.errors import RequestError
 from handler.logs import log
@@ -35,11 +35,10 @@ from handler.storage import (  # noqa: F401 - re-exported: the flow's callers na
 )
 
 # Object metadata on the JSON result (S3 `x-amz-meta-*`, GCS custom metadata): lower-case ASCII.
-# The per-face facts ride along (at most MAX_FACES=100 faces: ~1.6 KB, under S3's 2 KB), so a job
-# summary counts genders and age buckets of unchanged objects without reading their JSON.
-META_ETAG, META_VERSION, META_ANALYSIS, META_FACES, META_GENDERS, META_AGES, META_ERROR = (
-    "faceread-source-etag", "faceread-source-version", "faceread-analysis", "faceread-faces",
-    "faceread-genders", "faceread-age-buckets", "faceread-error")
+# The job facts ride along (handler.facts), so a job summary counts genders and age buckets of
+# unchanged objects without reading their JSON.
+META_ETAG, META_VERSION, META_ANALYSIS, META_ERROR = (
+    "faceread-source-etag", "faceread-source-version", "faceread-analysis", "faceread-error")
 
 
 def output_keys(key: str, settings: Settings = SETTINGS) -> tuple[str, str]:
@@ -88,28 +87,6 @@ def is_current(result: ObjectInfo, source: ObjectInfo, fingerprint: str) -> bool
     return same_version or same_etag
 
 
-def _face_facts(result: dict) -> dict:
-    """Face count, and gender and age bucket of each analysed face: what job summaries add up."""
-    analyzed = [f for f in result["faces"] if f.get("analyzed")]
-    return {"faces": result["faces_detected"],
-            "genders": [str((f.get("gender") or {}).get("value")) for f in analyzed],
-            "age_buckets": [str((f.get("age") or {}).get("bucket")) for f in analyzed]}
-
-
-def _facts_meta(facts: dict) -> dict[str, str]:
-    return {META_FACES: str(facts["faces"]), META_GENDERS: ",".join(facts["genders"]),
-            META_AGES: ",".join(facts["age_buckets"])}
-
-
-def _facts_from_meta(meta: dict[str, str]) -> dict:
-    def items(name: str) -> list[str]:
-        return [x for x in meta.get(name, "").split(",") if x]
-
-    faces = meta.get(META_FACES, "0")
-    return {"faces": int(faces) if faces.isdigit() else 0, "genders": items(META_GENDERS),
-            "age_buckets": items(META_AGES)}
-
-
 def _json_bytes(payload: dict) -> bytes:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -124,7 +101,7 @@ def _unchanged(store: ObjectStore, bucket: str, json_key: str, source: ObjectInf
         return None
     meta = stored.metadata
     return {"status": "unchanged", "result": json_key,
-            **({"code": meta[META_ERROR]} if META_ERROR in meta else _facts_from_meta(meta))}
+            **({"code": meta[META_ERROR]} if META_ERROR in meta else facts.from_metadata(meta))}
 
 
 def _provenance(bucket: str, key: str, source: ObjectInfo, fingerprint: str) -> tuple[dict, dict[str, str]]:
@@ -183,9 +160,9 @@ def process_object(store: ObjectStore, bucket: str, key: str, settings: Settings
         store.put(out_bucket, image_key, outcome.annotated_jpeg, "image/jpeg")
         result = {"annotated_image": {"bucket": out_bucket, "key": image_key}, **result}
     result = {"input": described, **result}
-    facts = _face_facts(result)
-    store.put(out_bucket, json_key, _json_bytes(result), "application/json", {**meta, **_facts_meta(facts)})
+    found = facts.from_result(result)
+    store.put(out_bucket, json_key, _json_bytes(result), "application/json", {**meta, **facts.to_metadata(found)})
     log("object_analyzed", bucket=bucket, key=key[:300], faces=result["faces_detected"],
         cold_start=outcome.result["cold_start"], timings_ms=outcome.result["timings_ms"])
-    return {"key": key, "status": "analyzed", "result": json_key, **facts,
+    return {"key": key, "status": "analyzed", "result": json_key, **found,
             "labels": [f["label"] for f in result["faces"] if f.get("analyzed")]}
