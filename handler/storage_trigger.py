@@ -23,6 +23,7 @@ from dataclasses import asdict
 from handler import facts, runtime
 from handler.config import SETTINGS, Settings
 from handler.errors import RequestError
+from handler.facts import META_AGES, META_FACES, META_GENDERS  # noqa: F401 - the result's metadata names, as before
 from handler.logs import log
 from handler.options import Options
 from handler.service import DEFAULT_OPTIONS, analyze_bytes
