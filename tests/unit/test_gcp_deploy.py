@@ -151,3 +151,34 @@ def test_functions_ship_the_zips_handler_and_models(tmp_path: Path) -> None:
     expected = {f"./{p.relative_to(tmp_path / 'app').as_posix()}" for p in (tmp_path / "app").rglob("*") if p.is_file()}
     assert "./models/calibration.json" in expected
     assert uploaded == expected | {"./main.py", "./requirements.txt"}
+
+
+def test_backfill_job_image_is_built_from_the_same_tree(tmp_path: Path) -> None:
+    """infra/gcp/deploy_job.sh builds its image (buildpacks) from infra/package.py's staged tree too."""
+    import sys
+    sys.path.insert(0, str(DEPLOY_SH.parents[1]))
+    from package import stage_app
+
+    calls_file = tmp_path / "calls"
+    stub = tmp_path / "bin" / "gcloud"
+    stub.parent.mkdir()
+    # `gcloud builds submit DIR ...`: record the tree it would upload
+    stub.write_text(f"""#!/bin/sh
+printf '%s\\n' "$*" >> "{calls_file}"
+case "$*" in
+  "builds submit "*) (cd "$3" && find . -type f | sort) > "{calls_file}.source" ;;
+esac
+exit 0
+""")
+    stub.chmod(0o755)
+    env = {"PATH": f"{stub.parent}:{os.environ['PATH']}", "HOME": str(tmp_path), "PROJECT": "demo",
+           "INPUT_BUCKET": "demo-in", "OUTPUT_BUCKET": "demo-out"}
+    done = subprocess.run(["bash", str(DEPLOY_SH.with_name("deploy_job.sh")), "deploy"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    stage_app(DEPLOY_SH.parents[2] / "handler", DEPLOY_SH.parents[2] / "models", tmp_path / "app")
+    expected = {f"./{p.relative_to(tmp_path / 'app').as_posix()}" for p in (tmp_path / "app").rglob("*") if p.is_file()}
+    uploaded = set((tmp_path / "calls.source").read_text().split())
+    assert uploaded == expected | {"./requirements.txt", "./Procfile"}
+    calls = calls_file.read_text().splitlines()
+    assert one(calls, "storage buckets add-iam-policy-binding gs://demo-in").split()[-1] == "--role=roles/storage.objectViewer"
