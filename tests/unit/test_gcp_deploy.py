@@ -181,4 +181,5 @@ exit 0
     uploaded = set((tmp_path / "calls.source").read_text().split())
     assert uploaded == expected | {"./requirements.txt", "./Procfile"}
     calls = calls_file.read_text().splitlines()
-    assert one(calls, "storage buckets add-iam-policy-binding gs://demo-in").split()[-1] == "--role=roles/storage.objectViewer"
+    viewer = one(calls, "storage buckets add-iam-policy-binding gs://demo-in").split()
+    assert viewer[-1] == "--role=roles/storage.objectViewer"
