@@ -224,3 +224,43 @@ def test_workers_given_the_same_object_write_one_result(s3) -> None:
     n_json = sum(1 for v in versions if v["Key"] == json_key)
     print(f"{workers} workers: {n_json} JSON writes ({sorted(s for s, _ in outcomes)}), {len(reads)} reads, "
           "all identical")
+
+
+class Recording(aws.S3Store):
+    """The real S3 store, remembering what this worker wrote; optionally holding its JSON write
+    (the commit marker) until the test lets it go."""
+
+    def __init__(self, client, hold: tuple[threading.Event, threading.Event] | None = None) -> None:
+        super().__init__(client)
+        self.wrote: dict[str, bytes] = {}
+        self.hold = hold
+
+    def put(self, bucket, key, body, content_type, metadata=None):
+        if self.hold and key.endswith(".json"):
+            wrote_image, go = self.hold
+            wrote_image.set()
+            assert go.wait(60)
+        super().put(bucket, key, body, content_type, metadata)
+        self.wrote[key] = body
+
+
+@pytest.mark.xfail(strict=True, reason="known limit: an object overwritten while an older version's analysis is "
+                   "still writing can leave that version's JSON beside the newer version's image "
+                   "(S3 has no two-object commit); see the infra report")
+def test_overwritten_object_never_pairs_a_json_with_another_versions_image(s3) -> None:
+    key = "uploads/overwritten.png"
+    json_key, image_key = "results/overwritten.png.json", "results/overwritten.png.annotated.jpg"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=fixture_bytes("camera.png"))  # version 1: a man
+    wrote_image, go = threading.Event(), threading.Event()
+    older, newer = Recording(s3, hold=(wrote_image, go)), Recording(s3)
+    first = threading.Thread(target=aws.run_one, args=(older, BUCKET, key))
+    first.start()
+    assert wrote_image.wait(60)  # version 1's image is written, its JSON not yet
+    s3.put_object(Bucket=BUCKET, Key=key, Body=fixture_bytes("astronaut.png"))  # version 2: a woman
+    aws.run_one(newer, BUCKET, key)  # version 2's event: image, then JSON
+    go.set()
+    first.join(60)
+    final_json = s3.get_object(Bucket=BUCKET, Key=json_key)["Body"].read()
+    final_image = s3.get_object(Bucket=BUCKET, Key=image_key)["Body"].read()
+    [writer] = [w for w in (older, newer) if w.wrote.get(json_key) == final_json]
+    assert final_image == writer.wrote[image_key]  # the image beside the JSON came from the same analysis
