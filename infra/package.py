@@ -27,6 +27,9 @@ provides them (they would add ~90 MB unzipped). A test that imports the
 handler from the unpacked zip must add boto3 from the build venv explicitly,
 as "what the runtime provides" -- see runtime_provided_dir().
 
+`--app-only` does step 3 alone, into <out>/app/ (`make app`): the tree infra/Dockerfile copies
+and infra/gcp/deploy*.sh upload, so the image and the Cloud Run sources ship what the zip ships.
+
 Exit codes: 0 ok, 1 build/verification failure, 2 over the size limit.
 """
 
