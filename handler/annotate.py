@@ -5,8 +5,10 @@ image size; `annotate` only paints what it returns. Its rules, which tests/unit/
 on the drawn rectangles:
 - no text rectangle overlaps another one, or any face box except its own box's top quarter (above the
   eyes, where the seed put the label of a face that fills the photo), and all lie inside the canvas;
-- no text is smaller than `min_text_height` (legible at 100 % and when the picture is shown at phone
-  width);
+- labels and the legend are never smaller than `min_text_height` (legible at 100 % and when the
+  picture is shown at phone width); a face's number starts at that size and shrinks, only where its
+  face is crowded, down to `min_number_height` (legible at 100 %: such crowded faces need zooming on a
+  phone anyway);
 - labels go beside their face (above, below, left, right, or inside its top quarter), shrinking from the
   seed's size down to that minimum; if any label still has no room, every face gets a number instead,
   and a legend band below the photo lists "label: numbers" (one line per distinct label);
@@ -41,6 +43,8 @@ _INSIDE_MAX_FRACTION = 0.25
 # so that shown at a phone's 390 CSS px width it is still >= 6 CSS px high (the cap height of ~9 px type).
 MIN_TEXT_PX = 10
 MIN_TEXT_WIDTH_FRACTION = 1 / 64
+# A crowded face's number may shrink to 1/200 of the width (10 px on the 2048 px annotated copy).
+MIN_NUMBER_WIDTH_FRACTION = 1 / 200
 NOT_ANALYZED_LEGEND = "Not analysed (face limit)"
 
 Rect = tuple[int, int, int, int]  # x, y, width, height
@@ -49,6 +53,19 @@ Rect = tuple[int, int, int, int]  # x, y, width, height
 def min_text_height(width: int) -> int:
     """The smallest text height (px, font cap height) drawn on a picture `width` px wide."""
     return max(MIN_TEXT_PX, math.ceil(width * MIN_TEXT_WIDTH_FRACTION))
+
+
+def min_number_height(width: int) -> int:
+    """The smallest height of a face's number, where its face is crowded."""
+    return max(MIN_TEXT_PX, math.ceil(width * MIN_NUMBER_WIDTH_FRACTION))
+
+
+def _number_heights(width: int) -> list[int]:
+    """Number heights to try beside a face: the legibility floor, shrinking to the crowded floor."""
+    heights, floor = [min_text_height(width)], min_number_height(width)
+    while heights[-1] > floor:
+        heights.append(max(floor, int(heights[-1] * 0.8)))
+    return heights
 
 
 @dataclass(frozen=True)
@@ -129,45 +146,82 @@ def _beside(box: Rect, w: int, h: int, size: tuple[int, int]) -> list[tuple[int,
     return [(x, y, p) for x, y, p in out if 0 <= x <= width - w and 0 <= y <= height - h]
 
 
+class _Spots:
+    """Free w x h spots on a grid over the photo, for the numbers that find no room beside their face."""
+
+    def __init__(self, size: tuple[int, int], w: int, h: int, obstacles: np.ndarray) -> None:
+        width, height = size
+        step = max(2, h // 2)
+        gx, gy = np.meshgrid(np.arange(0, width - w + 1, step), np.arange(0, height - h + 1, step))
+        self.cand = np.stack([gx.ravel(), gy.ravel(), np.full(gx.size, w), np.full(gx.size, h)], axis=1)
+        self.free = _free(self.cand, obstacles) if len(self.cand) else np.zeros(0, bool)
+
+    def occupy(self, rect: Rect) -> None:
+        if len(self.cand):
+            self.free &= _free(self.cand, np.array([rect], np.int64))
+
+    def nearest(self, box: Rect) -> tuple[int, int] | None:
+        """The free spot whose centre is nearest the box's centre."""
+        index = np.flatnonzero(self.free)
+        if len(index) == 0:
+            return None
+        c = self.cand[index]
+        bx, by, bw, bh = box
+        dist = np.hypot(c[:, 0] + c[:, 2] / 2 - (bx + bw / 2), c[:, 1] + c[:, 3] / 2 - (by + bh / 2))
+        x, y = c[int(np.argmin(dist)), :2]
+        return int(x), int(y)
+
+
 def _place(box: Rect, own: int, w: int, h: int, size: tuple[int, int], boxes: np.ndarray,
-           texts: list[Rect], gap: int, search: bool) -> tuple[int, int, str] | None:
-    """The first free corner beside the box; with `search`, else the free spot nearest to it."""
+           texts: list[Rect], gap: int) -> tuple[int, int, str] | None:
+    """The first free corner beside the box (other boxes kept `gap` px clear, for their strokes)."""
+    corners = _beside(box, w, h, size)
+    if not corners:
+        return None
     others = np.delete(boxes, own, axis=0)
-    if len(others):  # keep clear of the other boxes' strokes too
+    if len(others):
         others = others + np.array([-gap, -gap, 2 * gap, 2 * gap])
     placed = np.array(texts, np.int64).reshape(-1, 4)
-    corners = _beside(box, w, h, size)
-    if corners:
-        cand = np.array([(x, y, w, h) for x, y, _ in corners], np.int64)
-        ok = _free(cand, np.concatenate([others, placed]))
-        inside = np.array([p == "inside" for _, _, p in corners])
-        ok &= inside | _free(cand, boxes[own:own + 1])  # only "inside" may touch its own box
-        if ok.any():
-            return corners[int(np.argmax(ok))]
-    if not search:
-        return None
-    # Nowhere beside it: the nearest free spot on the photo, joined to the face by a leader line.
-    width, height = size
-    step = max(2, h // 2)
-    xs, ys = np.arange(0, width - w + 1, step), np.arange(0, height - h + 1, step)
-    if len(xs) == 0 or len(ys) == 0:
-        return None
-    gx, gy = np.meshgrid(xs, ys)
-    cand = np.stack([gx.ravel(), gy.ravel(), np.full(gx.size, w), np.full(gx.size, h)], axis=1)
-    bx, by, bw, bh = box
-    dist = np.hypot(cand[:, 0] + w / 2 - (bx + bw / 2), cand[:, 1] + h / 2 - (by + bh / 2))
-    cand = cand[np.argsort(dist, kind="stable")]
-    ok = _free(cand, np.concatenate([boxes, placed]))
-    if not ok.any():
-        return None
-    x, y = cand[int(np.argmax(ok)), :2]
-    return int(x), int(y), "away"
+    cand = np.array([(x, y, w, h) for x, y, _ in corners], np.int64)
+    ok = _free(cand, np.concatenate([others, placed]))
+    inside = np.array([p == "inside" for _, _, p in corners])
+    ok &= inside | _free(cand, boxes[own:own + 1])  # only "inside" may touch its own box
+    return corners[int(np.argmax(ok))] if ok.any() else None
 
 
-def _text_box(text: str, text_height: int, corner: tuple[int, int, str], face: int | None, key: str = "") -> TextBox:
+def _number(i: int, text: str, rects: list[Rect], size: tuple[int, int], boxes: np.ndarray,
+            placed: list[TextBox], spots: _Spots, gap: int) -> TextBox | None:
+    """Face i's number beside it, shrinking where crowded; else at the nearest free spot (drawn with a
+    leader line); else None."""
+    widest = "0" * len(text)  # "0" is as wide as any digit: numbers of one length share a width
+    for th in _number_heights(size[0]):
+        w, h = _measure(widest, th)[:2]
+        w = max(w, h)  # a square at least: one-digit numbers read better with some room
+        corner = _place(rects[i], i, w, h, size, boxes, [t.rect for t in placed], gap)
+        if corner is not None:
+            return _text_box(text, th, corner, i, width=w)
+    spot = spots.nearest(rects[i])
+    if spot is None:
+        return None
+    return _text_box(text, min_number_height(size[0]), (*spot, "away"), i, width=int(spots.cand[0, 2]))
+
+
+def _number_spots(numbers: Sequence[int], size: tuple[int, int], boxes: np.ndarray, gap: int) -> _Spots:
+    """Spots at the crowded floor, as wide as the widest number, so every number fits any of them."""
+    th = min_number_height(size[0])
+    w, h = _measure("0" * len(str(max(numbers, default=0))), th)[:2]
+    w = max(w, h)  # a square at least: one-digit numbers read better with some room
+    grown = boxes + np.array([-gap, -gap, 2 * gap, 2 * gap]) if len(boxes) else boxes
+    return _Spots(size, min(w, size[0]), min(h, size[1]), grown)
+
+
+def _text_box(text: str, text_height: int, corner: tuple[int, int, str], face: int | None,
+              width: int | None = None) -> TextBox:
     w, h, scale, thickness, pad, th = _measure(text, text_height)
     x, y, place = corner
-    return TextBox(x, y, w, h, text, scale, thickness, pad, th, face, place, key)
+    if width is not None:  # a number in a fixed-width rectangle: centre it
+        pad, w = pad + (width - w) // 2, width
+    return TextBox(x, y, w, h, text, scale, thickness, pad, th, face, place)
 
 
 def _label_heights(size: tuple[int, int]) -> list[int]:
@@ -187,31 +241,40 @@ def _try_labels(rects: list[Rect], labels: Sequence[str | None], numbers: Sequen
     boxes = np.array(rects, np.int64).reshape(-1, 4)
     heights = _label_heights(size)
     placed: list[TextBox] = []
+    unlabelled = [i for i, label in enumerate(labels) if label is None]
     for i, label in enumerate(labels):
-        text = label if label is not None else str(numbers[i])
-        for th in heights if label is not None else heights[-1:]:
-            w, h = _measure(text, th)[:2]
-            corner = _place(rects[i], i, w, h, size, boxes, [t.rect for t in placed], gap, search=label is None)
+        if label is None:
+            continue
+        for th in heights:
+            w, h = _measure(label, th)[:2]
+            corner = _place(rects[i], i, w, h, size, boxes, [t.rect for t in placed], gap)
             if corner is not None:
-                placed.append(_text_box(text, th, corner, i))
+                placed.append(_text_box(label, th, corner, i))
                 break
         else:
-            if label is not None:
-                return None
+            return None
+    if unlabelled:  # numbers after every label is placed, so they take what room is left
+        spots = _number_spots([numbers[i] for i in unlabelled], size, boxes, gap)
+        for t in placed:
+            spots.occupy(t.rect)
+        for i in unlabelled:
+            tag = _number(i, str(numbers[i]), rects, size, boxes, placed, spots, gap)
+            if tag is not None:
+                placed.append(tag)
+                spots.occupy(tag.rect)
     return placed
 
 
 def _number_faces(rects: list[Rect], numbers: Sequence[int], size: tuple[int, int], gap: int) -> list[TextBox]:
     """A number beside each face (or as near as there is room, with a leader line)."""
     boxes = np.array(rects, np.int64).reshape(-1, 4)
-    th = min_text_height(size[0])
+    spots = _number_spots(numbers, size, boxes, gap)
     placed: list[TextBox] = []
     for i in range(len(rects)):
-        text = str(numbers[i])
-        w, h = _measure(text, th)[:2]
-        corner = _place(rects[i], i, w, h, size, boxes, [t.rect for t in placed], gap, search=True)
-        if corner is not None:
-            placed.append(_text_box(text, th, corner, i))
+        tag = _number(i, str(numbers[i]), rects, size, boxes, placed, spots, gap)
+        if tag is not None:
+            placed.append(tag)
+            spots.occupy(tag.rect)
     return placed
 
 

@@ -9,7 +9,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handler.annotate import MIN_TEXT_PX, NOT_ANALYZED_LEGEND, Plan, annotate, min_text_height, plan
+from handler.annotate import (
+    MIN_TEXT_PX,
+    NOT_ANALYZED_LEGEND,
+    Plan,
+    annotate,
+    min_number_height,
+    min_text_height,
+    plan,
+)
 
 LABEL = "Female, (25-32)"
 LONG = "Face unclear: use a sharp, frontal photo"
@@ -28,10 +36,13 @@ def check(layout: Plan, boxes: list[dict], size: tuple[int, int]) -> None:
     width, height = size
     assert layout.width >= width and layout.photo_height == height and layout.height >= height
     assert layout.min_text_height == min_text_height(width) >= max(MIN_TEXT_PX, width / 64)
+    assert min_number_height(width) >= max(MIN_TEXT_PX, width / 200)
     texts = layout.texts
     for i, t in enumerate(texts):
         assert 0 <= t.x and t.x + t.width <= layout.width and 0 <= t.y and t.y + t.height <= layout.height
-        assert t.text_height >= layout.min_text_height - 1  # the font rounds to whole pixels
+        # Labels and legend lines at the phone-legible floor; a crowded face's number at the 100 % floor.
+        floor = min_number_height(width) if t.text.isdigit() else layout.min_text_height
+        assert t.text_height >= floor - 1  # the font rounds to whole pixels
         if t.face is not None:  # on the photo, not in the legend band
             assert t.y + t.height <= height
         for other in texts[i + 1:]:
@@ -132,11 +143,11 @@ def test_no_text_covers_a_face_or_another_text(case) -> None:
 @pytest.mark.parametrize("size", [(640, 480), (4000, 3000), (3000, 4000), (4000, 1000)])
 @pytest.mark.parametrize("n", [1, 24, 100])
 def test_grids_and_edges_get_every_face_named(size: tuple[int, int], n: int) -> None:
-    # Faces at the very edges and corners, and a grid with a number's room between faces (at least twice the
-    # text floor; a crowd packed tighter than that may leave some faces unnumbered): every face gets its text.
+    # Faces at the very edges and corners, and a grid with a number's room between faces (3x the crowded
+    # floor; a crowd packed tighter than that may leave some faces unnumbered): every face gets its text.
     width, height = size
     face = max(12, min(width, height) // 12)
-    boxes = grid_boxes(size, n - 1, face, max(face, 2 * min_text_height(width))) if n > 1 else []
+    boxes = grid_boxes(size, n - 1, face, 3 * min_number_height(width)) if n > 1 else []
     boxes.append({"x": width - face, "y": height - face, "width": face, "height": face})
     boxes = [b for b in boxes if b["y"] + face <= height and not any(
         _overlap(_rect(b), _rect(c)) for c in boxes if c is not b and c["x"] == width - face)]
