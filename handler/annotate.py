@@ -212,7 +212,7 @@ def _number_spots(numbers: Sequence[int], size: tuple[int, int], boxes: np.ndarr
     w, h = _measure("0" * len(str(max(numbers, default=0))), th)[:2]
     w = max(w, h)  # a square at least: one-digit numbers read better with some room
     grown = boxes + np.array([-gap, -gap, 2 * gap, 2 * gap]) if len(boxes) else boxes
-    return _Spots(size, min(w, size[0]), min(h, size[1]), grown)
+    return _Spots(size, w, h, grown)  # none at all on a photo narrower or lower than a number
 
 
 def _text_box(text: str, text_height: int, corner: tuple[int, int, str], face: int | None,
@@ -312,6 +312,7 @@ def _legend(entries: list[tuple[str, str]], width: int, top: int) -> tuple[list[
     lines run down as many columns as fit the width, so a long legend stays short."""
     th = min_text_height(width)
     margin = th
+    width = max(width, 30 * th)  # a sliver of a photo gets a legend wide enough to read (the canvas widens)
     line_h = _measure("Ag", th)[1]
     indent = line_h + margin // 2
     lines: list[tuple[str, str, bool]] = []  # (text, key, first line of its entry)
