@@ -107,6 +107,11 @@ class Plan:
         return next((t for t in self.texts if t.face == index), None)
 
 
+def box_stroke(size: tuple[int, int]) -> int:
+    """The face boxes' line width: the seed's, growing with the photo."""
+    return max(1, round(max(0.4, min(size) / 900) * 1.6))
+
+
 def _style(text_height: int) -> tuple[float, int, int]:
     """(font scale, stroke thickness, padding) for text `text_height` px high."""
     scale = text_height / _FONT_PX
@@ -305,30 +310,49 @@ def _wrap(text: str, th: int, max_width: int) -> list[str]:
     return lines
 
 
+def _pack(wrapped: list[tuple[str, list[str]]], columns: int) -> list[list[tuple[str, str, bool]]] | None:
+    """Whole entries into at most `columns` columns of about equal length; None if they don't fit."""
+    total = sum(len(lines) for _, lines in wrapped)
+    for rows in range(math.ceil(total / columns), total + 1):
+        packed: list[list[tuple[str, str, bool]]] = [[]]
+        for key, lines in wrapped:
+            if packed[-1] and len(packed[-1]) + len(lines) > rows:
+                packed.append([])
+            packed[-1].extend((line, key, n == 0) for n, line in enumerate(lines))
+        if len(packed) <= columns:
+            return packed
+    return None
+
+
 def _legend(entries: list[tuple[str, str]], width: int, top: int) -> tuple[list[TextBox], int, int]:
     """Legend lines in a band starting at `top`: (text boxes, band height, canvas width).
 
-    Each line's rectangle holds a colour swatch (on an entry's first line) and its text after it; the
-    lines run down as many columns as fit the width, so a long legend stays short."""
+    Each line's rectangle holds a colour swatch (on an entry's first line) and its text after it. The
+    entries run down up to 4 columns, whichever makes the band shortest, with each label kept on one
+    line (only the face numbers wrap), so a long legend stays short at the same text size."""
     th = min_text_height(width)
     margin = th
     width = max(width, 30 * th)  # a sliver of a photo gets a legend wide enough to read (the canvas widens)
     line_h = _measure("Ag", th)[1]
     indent = line_h + margin // 2
-    lines: list[tuple[str, str, bool]] = []  # (text, key, first line of its entry)
-    for key, text in entries:
-        for n, line in enumerate(_wrap(text, th, width - 2 * margin - indent)):
-            lines.append((line, key, n == 0))
-    measured = [(text, key, first, _measure(text, th)) for text, key, first in lines]
-    column = max(indent + m[0] for *_, m in measured) + 2 * margin  # a column and the gap after it
-    columns = max(1, min(len(lines), (width - margin) // column))
-    rows = math.ceil(len(lines) / columns)
+    best: tuple[int, int, list[list[tuple[str, str, bool]]]] | None = None
+    for columns in range(1, 5):
+        column = (width - 2 * margin - (columns - 1) * 2 * margin) // columns
+        budget = column - indent
+        if columns > 1 and any(_measure(text.rsplit(": ", 1)[0] + ":", th)[0] > budget for _, text in entries):
+            break
+        packed = _pack([(key, _wrap(text, th, budget)) for key, text in entries], columns)
+        if packed is not None and (best is None or max(map(len, packed)) < max(map(len, best[2]))):
+            best = (columns, column, packed)
+    assert best is not None  # one column always packs
+    _, column, packed = best
     boxes = []
-    for k, (text, key, first, (w, h, scale, thickness, pad, t)) in enumerate(measured):
-        x, y = margin + (k // rows) * column, top + margin + (k % rows) * line_h
-        boxes.append(TextBox(x, y, indent + w, h, text, scale, thickness, pad, t, None, "legend", key,
-                             indent, first))
-    y = top + margin + rows * line_h
+    for c, lines in enumerate(packed):
+        for r, (text, key, first) in enumerate(lines):
+            w, h, scale, thickness, pad, t = _measure(text, th)
+            boxes.append(TextBox(margin + c * (column + 2 * margin), top + margin + r * line_h, indent + w, h, text,
+                                 scale, thickness, pad, t, None, "legend", key, indent, first))
+    y = top + margin + max(map(len, packed)) * line_h
     canvas_w = max(width, max(b.x + b.width for b in boxes) + margin)
     return boxes, y + margin - top, canvas_w
 
@@ -340,7 +364,7 @@ def plan(boxes: Sequence[dict], labels: Sequence[str | None], size: tuple[int, i
     width, height = size
     numbers = list(numbers) if numbers is not None else list(range(1, len(boxes) + 1))
     rects = [(int(b["x"]), int(b["y"]), int(b["width"]), int(b["height"])) for b in boxes]
-    gap = _style(min_text_height(width))[1]
+    gap = box_stroke(size)  # texts keep a stroke's width clear of other faces' boxes
     texts = _try_labels(rects, labels, numbers, size, gap)
     numbered = texts is None
     if texts is None:
@@ -384,7 +408,7 @@ def annotate(image: np.ndarray, faces: list[dict]) -> np.ndarray:
     layout = plan([f["box"] for f in faces], labels, (width, height), numbers)
     out = np.full((layout.height, layout.width, 3), _LEGEND_PAPER, np.uint8)
     out[:height, :width] = image
-    stroke = _style(layout.min_text_height)[1]
+    stroke = box_stroke((width, height))
     colours = [_colour(f) for f in faces]
     for face, colour in zip(faces, colours, strict=True):
         b = face["box"]
