@@ -66,7 +66,7 @@ bench-backfill: install
 DATA ?= ../shared/utkface-dev
 EVAL_ARGS ?=
 eval: install
-	LOG_LEVEL=WARNING $(BIN)/python -m handler.evaluate $(DATA) --reference --plots build/eval $(EVAL_ARGS)
+	LOG_LEVEL=WARNING $(BIN)/python -m evaluation.evaluate $(DATA) --reference --plots build/eval $(EVAL_ARGS)
 
 # Refit the gender and age calibration (models/calibration.json) after a net, chip or detection change.
 calibrate: install

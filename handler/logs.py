@@ -20,7 +20,7 @@ _logger = logging.getLogger("faceread")
 _logger.setLevel(SETTINGS.log_level)
 _logger.propagate = False  # Lambda's root handler would wrap our JSON in its own text format
 if not _logger.handlers:
-    # `python -m handler` and `python -m handler.evaluate` print their results on stdout. While
+    # `python -m handler` and `python -m evaluation.evaluate` print their results on stdout. While
     # Python imports the package for them argv[0] is still "-m", so their logs go to stderr and
     # `python -m handler photo.jpg | jq` works; servers and Lambda keep stdout.
     _stream = logging.StreamHandler(sys.stderr if sys.argv[:1] == ["-m"] else sys.stdout)

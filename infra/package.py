@@ -12,7 +12,7 @@ Steps:
      console scripts, test suites, typing stubs, C headers / static libs,
      f2py, OpenCV's haar cascades) and strip symbol tables from the shared
      libraries that still carry them -- measuring every step;
-  3. copy our code (handler/, without tests or caches) and the model files
+  3. copy our code (handler/ whole, without bytecode caches) and the model files
      (models/, MODEL_INCLUDE only);
   4. zip deterministically (sorted entries, fixed timestamps, normalised
      permissions, DEFLATE level 9) into <out>/faceread-lambda.zip;
@@ -79,11 +79,10 @@ MODEL_INCLUDE = (
     "notices/*",
     "LICENSE*",
 )
-# Never copied from handler/.
-HANDLER_EXCLUDE_DIRS = {"tests", "__pycache__"}
-HANDLER_EXCLUDE_FILES = ("*.pyc", "*.pyo", "test_*.py", "*_test.py", "conftest.py")
-# Development tools inside handler/ (paths relative to it): importable from a checkout, never served.
-HANDLER_DEV_ONLY = ("evaluate.py", "face_dump.py", "labels.py")
+# handler/ ships whole: it holds only what the functions run (dev tools live in evaluation/ and tools/;
+# tests/unit/test_reachable.py keeps it so). Only the build interpreter's bytecode caches stay out.
+BYTECODE_DIRS = {"__pycache__"}
+BYTECODE_FILES = ("*.pyc", "*.pyo")
 
 # Pure-Python distributions the Lambda runtime provides (python3.12 images
 # ship boto3 + botocore and their dependencies).
@@ -354,11 +353,10 @@ def copy_handler(src: Path, dest_root: Path) -> int:
         raise SystemExit(f"error: {src} is not a Python package (no __init__.py)")
     n = 0
     for dirpath, dirnames, filenames in os.walk(src):
-        dirnames[:] = sorted(d for d in dirnames if d not in HANDLER_EXCLUDE_DIRS)
+        dirnames[:] = sorted(d for d in dirnames if d not in BYTECODE_DIRS)
         for fn in sorted(filenames):
             s = Path(dirpath) / fn
-            if (any(fnmatch.fnmatch(fn, pat) for pat in HANDLER_EXCLUDE_FILES)
-                    or s.relative_to(src).as_posix() in HANDLER_DEV_ONLY):
+            if any(fnmatch.fnmatch(fn, pat) for pat in BYTECODE_FILES):
                 continue
             d = dest_root / "handler" / s.relative_to(src)
             d.parent.mkdir(parents=True, exist_ok=True)
@@ -737,7 +735,7 @@ def main(argv=None) -> int:
 
     # 3. our code + models ---------------------------------------------------
     n_code, n_models = stage_app(Path(args.handler_dir), Path(args.models_dir), stage)
-    record("+ handler/ (no tests, caches or dev tools) + models/ (MODEL_INCLUDE)",
+    record("+ handler/ (whole, no bytecode caches) + models/ (MODEL_INCLUDE)",
            f"{n_code} + {n_models} files")
     # /var/task is read-only on Lambda: without shipped bytecode every cold start
     # compiles numpy's and our sources again. unchecked-hash pycs ignore the zip's

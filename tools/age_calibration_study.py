@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Would a calibration of the age net's expected age pay? Fit on half the set, score the other half.
 
-    .venv/bin/python -m handler.evaluate ../shared/utkface-dev --json /tmp/eval.json
+    .venv/bin/python -m evaluation.evaluate ../shared/utkface-dev --json /tmp/eval.json
     .venv/bin/python tools/age_calibration_study.py /tmp/eval.json
 
 Reads the per-image predictions `handler.evaluate --json` wrote. Fits, on the
@@ -25,7 +25,7 @@ def stretch(x: float, knot: float, slope: float) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("eval_json", type=Path, help="the file `python -m handler.evaluate --json` wrote")
+    ap.add_argument("eval_json", type=Path, help="the file `python -m evaluation.evaluate --json` wrote")
     args = ap.parse_args()
     images = [i for i in json.loads(args.eval_json.read_text())["images"] if i["faceread"]["years"] is not None]
     fit, held_out = images[0::2], images[1::2]

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:  # importing handler loads the nets: done in main(), after MODEL_DIR is set
-    from handler.face_dump import Dump
+    from evaluation.face_dump import Dump
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
@@ -73,8 +73,8 @@ def pct(x: np.ndarray) -> str:
 
 def report(dump: Dump, seeds: int) -> None:
     """Cross-fitted tables (seed 0), with the spread over `seeds` fold assignments."""
-    from handler import calibration
-    from handler.evaluate import DECADES, decade
+    from evaluation import fitting
+    from evaluation.evaluate import DECADES, decade
     from handler.pipeline import bucket_index
 
     found = dump.found
@@ -82,14 +82,14 @@ def report(dump: Dump, seeds: int) -> None:
     raw = dump.gender_probs[found][:, 1]
     probs = dump.age_probs[found]
     years = probs @ dump.age_values / probs.sum(1)
-    runs = [calibration.cross_fit(raw, is_male, years, ages, AGE_EDGES, COVERAGE, FOLDS, seed) for seed in range(seeds)]
+    runs = [fitting.cross_fit(raw, is_male, years, ages, AGE_EDGES, COVERAGE, FOLDS, seed) for seed in range(seeds)]
     p_male, low, high = runs[0]
     conf = np.maximum(p_male, 1 - p_male)
     correct = (p_male >= 0.5) == is_male
     adult = years >= CHILD_BELOW_YEARS
-    eces = [calibration.gender_ece(r[0], is_male) for r in runs]
+    eces = [fitting.gender_ece(r[0], is_male) for r in runs]
     print(f"\n{found.sum()} faces found of {len(found)}; {FOLDS}-fold cross-fitting, {seeds} fold seeds")
-    print(f"gender ECE (10 bins): raw net {calibration.gender_ece(raw, is_male):.4f}, "
+    print(f"gender ECE (10 bins): raw net {fitting.gender_ece(raw, is_male):.4f}, "
           f"calibrated {eces[0]:.4f} (seeds: {min(eces):.4f}-{max(eces):.4f})")
     print("\n| calibrated confidence | faces | correct % | mean confidence |\n|---|---|---|---|")
     for lo, hi in [(0.5, 0.6), (0.6, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 0.95), (0.95, 1.01)]:
@@ -140,14 +140,15 @@ def fitted_for(manifest: dict) -> dict:
 
 def write(dump: Dump, folder: Path, model_dir: Path) -> Path:
     """Fit on every found face; write calibration.json and pin it in the manifest."""
+    from evaluation import fitting
+    from evaluation.evaluate import decade
     from handler import calibration
-    from handler.evaluate import decade
 
     found = dump.found
     probs = dump.age_probs[found]
     years = probs @ dump.age_values / probs.sum(1)
-    gender = calibration.fit_platt(dump.gender_probs[found][:, 1], dump.is_male[found])
-    age = calibration.fit_intervals(years, dump.ages[found], AGE_EDGES, COVERAGE)
+    gender = fitting.fit_platt(dump.gender_probs[found][:, 1], dump.is_male[found])
+    age = fitting.fit_intervals(years, dump.ages[found], AGE_EDGES, COVERAGE)
     manifest_path = model_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     labels = [lab for lab, f in zip(dump.labels, found) if f]
@@ -197,7 +198,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["MODEL_DIR"] = str(uncalibrated_model_dir(Path(tmp)))
         sys.path.insert(0, str(ROOT))
-        from handler import face_dump
+        from evaluation import face_dump
 
         dump = face_dump.load(args.data)
     report(dump, args.seeds)

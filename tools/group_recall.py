@@ -108,7 +108,7 @@ def paste_canvas(back: np.ndarray, faces: list[tuple[np.ndarray, str, str]], siz
 
 def face_stream(data: Path, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, str, str]]:
     """Labelled faces in a random order, cycling when the folder runs out."""
-    from handler.labels import read_labels
+    from evaluation.labels import read_labels
 
     labels = read_labels(data)
     while True:

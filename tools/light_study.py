@@ -3,7 +3,7 @@
 
     .venv/bin/python tools/light_study.py ../shared/utkface-dev [--step 2]
 
-Each synthetic transform (handler.face_dump.TRANSFORMS) is applied to every `step`-th
+Each synthetic transform (evaluation.face_dump.TRANSFORMS) is applied to every `step`-th
 labelled photo before the border; detection and the attribute nets run once per
 transform (cached in build/). The shipped calibration turns the raw outputs into
 answers. Printed: one row per transform, then every transformed face pooled and
@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:  # importing handler loads the nets: done in main()
+    from evaluation.face_dump import Dump
     from handler.calibration import Calibration
-    from handler.face_dump import Dump
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -63,7 +63,7 @@ def main() -> None:
     ap.add_argument("data", type=Path)
     ap.add_argument("--step", type=int, default=2, help="every k-th labelled photo (2: 540 of UTKFace-dev's 1,080)")
     args = ap.parse_args()
-    from handler import face_dump, runtime
+    from evaluation import face_dump, runtime
     from handler.config import SETTINGS
 
     calibration = runtime.get_models().calibration

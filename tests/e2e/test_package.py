@@ -23,7 +23,7 @@ from servers import moto_server
 ROOT = Path(__file__).resolve().parents[2]
 ZIP = ROOT / "build" / "faceread-lambda.zip"
 sys.path.insert(0, str(ROOT / "infra"))
-from package import HANDLER_DEV_ONLY, find_python, runtime_provided_dir, stage_app  # noqa: E402
+from package import find_python, runtime_provided_dir, stage_app  # noqa: E402
 
 PYTHON312 = find_python("3.12", None)
 
@@ -56,16 +56,17 @@ def unpacked(tmp_path_factory) -> tuple[Path, Path]:
     return task, runtime_provided_dir(root / "runtime")
 
 
-def test_zip_holds_every_served_module_and_no_dev_tool() -> None:
-    """handler/evaluate.py (`make eval`) imports the reference package, which is not in the zip."""
+def test_zip_holds_handler_whole_and_no_dev_tool() -> None:
+    """handler/ ships whole (unit/test_reachable.py keeps dev tools out of it); evaluation/ (`make eval`
+    imports the reference package) and tools/ never ship."""
     if not ZIP.is_file():
         pytest.fail(f"{ZIP} is missing: run `make package` (make test does)")
     with zipfile.ZipFile(ZIP) as zf:
-        shipped = {n for n in zf.namelist() if n.startswith("handler/") and n.endswith(".py")}
+        names = zf.namelist()
+    shipped = {n for n in names if n.startswith("handler/") and n.endswith(".py")}
     source = {f"handler/{p.relative_to(ROOT / 'handler').as_posix()}" for p in (ROOT / "handler").rglob("*.py")}
-    dev_only = {f"handler/{name}" for name in HANDLER_DEV_ONLY}
-    assert "handler/evaluate.py" in dev_only and not shipped & dev_only
-    assert shipped == source - dev_only
+    assert shipped == source
+    assert not [n for n in names if n.startswith(("evaluation/", "tools/"))]
 
 
 def test_zip_and_image_tree_are_the_same(tmp_path: Path) -> None:

@@ -9,9 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from handler import calibration
-from handler.calibration import (
-    AgeIntervals,
+from evaluation.fitting import (
     conformal_quantiles,
     cross_fit,
     expected_calibration_error,
@@ -19,6 +17,8 @@ from handler.calibration import (
     fit_platt,
     gender_ece,
 )
+from handler import calibration
+from handler.calibration import AgeIntervals
 from handler.config import PACKAGE_MODELS_DIR
 from handler.errors import ModelError
 

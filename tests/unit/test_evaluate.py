@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from helpers import fixture_bytes
 
-from handler.evaluate import (
+from evaluation.evaluate import (
     Label,
     Prediction,
     confidence_table,

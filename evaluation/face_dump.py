@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from handler.labels import Label, read_labels
+from evaluation.labels import Label, read_labels
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE_DIR = ROOT / "build" / "calibration-cache"

