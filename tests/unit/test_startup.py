@@ -95,15 +95,6 @@ def test_bad_setting_stops_start_up() -> None:
     assert proc.returncode != 0 and "MAX_FACES=0 is out of range" in proc.stderr
 
 
-def test_caffe_net_on_opencv_5_fails_fast(monkeypatch) -> None:
-    import cv2
-
-    monkeypatch.setattr(cv2, "__version__", "5.0.0")
-    spec = NetSpec("detector", "face_detector", "ssd_detector", "caffe", "x", {}, {})
-    with pytest.raises(ModelError, match="removed the Caffe importer"):
-        _read_net(spec)
-
-
 SNAPSTART = """
 import json
 import snapshot_restore_py as hooks
