@@ -12,8 +12,6 @@ from pathlib import Path
 import pytest
 
 from handler.config import PACKAGE_MODELS_DIR
-from handler.errors import ModelError
-from handler.models import NetSpec, _read_net
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = """
