@@ -82,9 +82,9 @@ def test_bands_cover_with_overlap_and_bound_memory(size: tuple[int, int]) -> Non
 
 def test_finer_pass_per_detail() -> None:
     assert finer_side(640, 480, "full", 2048) is None  # a small photo: the coarse pass sees everything
-    assert finer_side(1280, 960, "auto", 2048) is None  # 1 MP: the 640 px pass keeps 36 px faces at 18 px
+    assert finer_side(1280, 960, "auto", 2048) is None  # 1 MP: the 640 px pass alone (half size)
     assert finer_side(1280, 960, "full", 2048) == 1280
-    assert finer_side(4000, 3000, "auto", 2048) == 1800
+    assert finer_side(4000, 3000, "auto", 2048) == 2000
     assert finer_side(4000, 3000, "full", 2048) == 2048
     assert finer_side(4000, 3000, "fast", 2048) is None
 
