@@ -8,8 +8,12 @@ picks the working resolution, not a pyramid:
 - the coarse pass: the photo with its long side at most COARSE_SIDE (640 px);
 - `"fast"`: the coarse pass only;
 - `"auto"` (the default): the coarse pass, then, unless it found a dominant face
-  (a portrait or selfie) or the photo is about the coarse pass's size, one pass
-  at AUTO_SCALE (half) of the photo's size, at most `fine_side`;
+  (a portrait or selfie) or the photo is about the coarse pass's size, one finer
+  pass: for a photo up to twice the coarse side (~1 MP) at its own size, and only
+  when the coarse pass found a face near its floor (under SMALL_FACE px there: a
+  group whose smaller faces may hide below it), so a face-free or few-face 1 MP
+  photo costs one 640 px pass; for a bigger photo always, at AUTO_SCALE (half) of
+  its size, at most `fine_side`;
 - `"full"`: the coarse pass, then one pass at the photo's own size (at most
   `fine_side`, DETECT_MAX_SIDE).
 
@@ -33,6 +37,8 @@ DETAILS = ("auto", "full", "fast")
 COARSE_SIDE = 640
 # "auto"'s finer pass: half the photo's size (at most fine_side): 12 MP is seen at 2000x1500.
 AUTO_SCALE = 0.5
+# "auto", photos up to 2x COARSE_SIDE: a coarse face under this many (coarse) px calls for the finer pass.
+SMALL_FACE = 48
 # A finer pass is skipped unless it is at least this much bigger than the coarse one.
 _FINER = 1.25
 BAND_PIXELS = 2_200_000
@@ -144,7 +150,7 @@ def finer_side(width: int, height: int, detail: str, fine_side: int) -> int | No
     if detail == "fast":
         return None
     side = min(long_side, fine_side)
-    if detail == "auto":
+    if detail == "auto" and long_side > 2 * COARSE_SIDE:
         side = min(side, round(long_side * AUTO_SCALE))
     return side if side >= min(long_side, COARSE_SIDE) * _FINER else None
 
@@ -155,6 +161,13 @@ def detect_at_detail(image: np.ndarray, forward: Forward, min_confidence: float,
     height, width = image.shape[:2]
     found = run_pass(image, COARSE_SIDE, forward, min_confidence)
     side = finer_side(width, height, detail, fine_side)
-    if side is None or (detail == "auto" and any(is_dominant(d, width, height) for d in found)):
+    if side is not None and detail == "auto":
+        if any(is_dominant(d, width, height) for d in found):
+            side = None
+        elif max(width, height) <= 2 * COARSE_SIDE:
+            coarse_scale = min(1.0, COARSE_SIDE / max(width, height))
+            if not any((d.y2 - d.y1) * coarse_scale < SMALL_FACE for d in found):
+                side = None
+    if side is None:
         return merge(found)
     return merge(found + run_pass(image, side, forward, min_confidence))
