@@ -134,3 +134,16 @@ def test_any_aspect_ratio_over_the_lambda_edge(size) -> None:
     response = aws.lambda_handler(event, None)
     assert response["statusCode"] == 200 or 400 <= response["statusCode"] < 500, response
     json.loads(response["body"])
+
+
+# ------------------------------------------------------------------------ a real group photo
+
+def test_real_group_photo_has_six_faces_at_every_detail(detector) -> None:
+    # insightface's t1.jpg (tests/fetch_fixtures.py): six people, faces ~95-107 px in 1280x886.
+    image = fixture_image("group6.jpg")
+    for detail in ("fast", "auto", "full"):
+        faces = detector.detect(image, 0.75, detail)
+        assert len(faces) == 6, detail
+        assert all(len(f.landmarks) == 5 for f in faces)
+    result = analyze_bytes(jpeg(image), DEFAULT_OPTIONS).result
+    assert result["faces_detected"] == 6
