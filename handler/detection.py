@@ -38,7 +38,7 @@ COARSE_SIDE = 640
 # "auto"'s finer pass: half the photo's size (at most fine_side): 12 MP is seen at 2000x1500.
 AUTO_SCALE = 0.5
 # "auto", photos up to 2x COARSE_SIDE: a coarse face under this many (coarse) px calls for the finer pass.
-SMALL_FACE = 48
+SMALL_FACE = 32
 # A finer pass is skipped unless it is at least this much bigger than the coarse one.
 _FINER = 1.25
 BAND_PIXELS = 2_200_000
