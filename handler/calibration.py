@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from handler import manifest
 from handler.errors import ModelError
 
 FILE_NAME = "calibration.json"
@@ -86,8 +87,8 @@ def from_dict(data: dict[str, Any]) -> Calibration:
 
 def load(model_dir: Path) -> Calibration:
     """Read calibration.json, check it against the manifest's pin and the nets it was fitted for."""
-    manifest = json.loads((model_dir / "manifest.json").read_text())
-    entry = manifest.get("calibration")
+    pinned = manifest.read(model_dir)
+    entry = pinned.calibration
     if not isinstance(entry, dict):
         raise ModelError(f"model manifest in {model_dir} has no `calibration` entry; {REFIT}")
     path = (model_dir / entry.get("name", FILE_NAME)).resolve()
@@ -104,7 +105,7 @@ def load(model_dir: Path) -> Calibration:
     except (ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"calibration file {path} is malformed ({exc!r}); {REFIT}") from None
     for key in FITTED_NETS:
-        now = {role: f["sha256"] for role, f in manifest["nets"][key]["files"].items()}
+        now = {role: sha256 for role, (_, sha256) in pinned.nets[key].expected.items()}
         if fitted_for.get(key) != now:
             raise ModelError(f"calibration file {path} was fitted for another {key!r} net than the manifest's; {REFIT}")
     return calibration

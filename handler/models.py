@@ -1,4 +1,4 @@
-"""The model manifest, loading, file checks, warm-up and thread-safe inference.
+"""Loading, warm-up and thread-safe inference of the nets the manifest names (handler/manifest.py).
 
 A net is its manifest entry (files with size and sha256, backend, input
 contract) plus a small adapter class that turns arrays into answers. Adding a
@@ -9,12 +9,11 @@ plumbing.
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,66 +24,7 @@ from handler import calibration
 from handler.calibration import Calibration
 from handler.detection import Detection, detect_at_detail
 from handler.errors import ModelError
-
-FIX = "run `make models` (or set MODEL_DIR to a folder holding the verified files)"
-
-
-@dataclass(frozen=True)
-class NetSpec:
-    """One manifest entry with file paths resolved to absolute paths."""
-
-    key: str
-    role: str
-    adapter: str
-    backend: str
-    id: str
-    files: dict[str, Path]
-    input: dict[str, Any]
-    extra: dict[str, Any] = field(default_factory=dict)
-    expected: dict[str, tuple[int, str]] = field(default_factory=dict)  # file role -> (bytes, sha256)
-
-    @property
-    def input_size(self) -> tuple[int, int]:
-        return int(self.input["width"]), int(self.input["height"])
-
-
-def read_manifest(model_dir: Path) -> dict[str, NetSpec]:
-    """Parse models/manifest.json in model_dir; raise ModelError if absent or malformed."""
-    path = model_dir / "manifest.json"
-    try:
-        manifest = json.loads(path.read_text())
-        return {
-            key: NetSpec(
-                key=key, role=net["role"], adapter=net["adapter"], backend=net["backend"], id=net["id"],
-                files={k: (model_dir / f["name"]).resolve() for k, f in net["files"].items()},
-                input=net["input"],
-                extra={k: v for k, v in net.items() if k in ("labels", "values")},
-                expected={k: (int(f["bytes"]), str(f["sha256"])) for k, f in net["files"].items()},
-            )
-            for key, net in manifest["nets"].items()
-        }
-    except FileNotFoundError:
-        raise ModelError(f"model manifest not found: {path}; {FIX}") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ModelError(f"model manifest {path} is malformed ({exc!r})") from None
-
-
-def verify_files(spec: NetSpec) -> None:
-    """Check that a net's files exist with the manifest's sizes, naming the first bad one.
-
-    Sizes only, not sha256: hashing the 31 MB of weights cost every cold start ~46 ms of
-    CPU (README, "Model files: hashed at fetch and build, sized at start-up"). The hash is
-    checked where files are written: `make models`, the package build and `make
-    verify-models`; Lambda checks its zip's own sha256 when it is deployed.
-    """
-    for role, path in spec.files.items():
-        size = spec.expected[role][0]
-        if not path.is_file():
-            raise ModelError(f"model file missing: {path}; {FIX}")
-        actual = path.stat().st_size
-        if actual != size:
-            raise ModelError(f"model file {path} is {actual:,} bytes, expected {size:,} "
-                             f"(truncated or wrong file); {FIX}")
+from handler.manifest import FIX, NetSpec, read_manifest, verify_files
 
 
 def _read_net(spec: NetSpec) -> cv2.dnn.Net:
@@ -301,16 +241,21 @@ class Models:
         return {key: adapter.spec.id for key, adapter in self.nets.items()}
 
 
+def load_net(spec: NetSpec, clones: int = 1, threads: int = 1) -> Any:
+    """One net's adapter, its files checked against the manifest's sizes (not yet warmed)."""
+    if spec.adapter not in ADAPTERS:
+        raise ModelError(f"net {spec.key!r} names unknown adapter {spec.adapter!r}")
+    verify_files(spec)
+    return (YuNetDetector(spec, clones, threads) if spec.adapter == "yunet_detector"
+            else ADAPTERS[spec.adapter](spec, clones))
+
+
 def load_models(model_dir: Path, on_loaded: Any = None, clones: int = 1, threads: int = 1) -> Models:
     """Check, load and warm every net in the manifest (`clones` copies of each cv2 net, `threads` OpenMP
     threads for the detector), then its calibration; `on_loaded(net)` is called per net."""
     nets = {}
     for key, spec in read_manifest(model_dir).items():
-        if spec.adapter not in ADAPTERS:
-            raise ModelError(f"net {key!r} names unknown adapter {spec.adapter!r}")
-        verify_files(spec)
-        adapter = (YuNetDetector(spec, clones, threads) if spec.adapter == "yunet_detector"
-                   else ADAPTERS[spec.adapter](spec, clones))
+        adapter = load_net(spec, clones, threads)
         adapter.warm()
         if on_loaded:
             on_loaded(adapter)

@@ -49,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 import zipfile
 import zlib
 from pathlib import Path
@@ -375,6 +376,31 @@ def stage_app(handler_dir: Path, models_dir: Path, dest_root: Path) -> tuple[int
     return copy_handler(handler_dir, dest_root), copy_models(models_dir, dest_root)
 
 
+def read_nets(model_dir: Path) -> dict:
+    """The manifest's nets (handler.manifest.NetSpec by key), read by the runtime's own reader.
+
+    handler/manifest.py is stdlib only; it is imported without running handler/__init__.py (which
+    loads and warms every net), and the bare package is dropped again so a later `import handler` is
+    the real one.
+    """
+    bare = "handler" not in sys.modules
+    if bare:
+        package = types.ModuleType("handler")
+        package.__path__ = [str(ROOT / "handler")]
+        sys.modules["handler"] = package
+    try:
+        reader = importlib.import_module("handler.manifest")
+        errors = importlib.import_module("handler.errors")
+    finally:
+        if bare:
+            for name in [m for m in sys.modules if m == "handler" or m.startswith("handler.")]:
+                del sys.modules[name]
+    try:
+        return reader.read_manifest(model_dir)
+    except errors.ModelError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
 def copy_models(src: Path, dest_root: Path) -> int:
     if not src.is_dir():
         raise SystemExit(f"error: model directory {src} does not exist (run `make models`)")
@@ -385,8 +411,8 @@ def copy_models(src: Path, dest_root: Path) -> int:
     # the handler checks them all (presence and size) at import time.
     manifest = src / "manifest.json"
     if manifest.is_file():
-        nets = json.loads(manifest.read_text()).get("nets", {})
-        named = {f["name"] for net in nets.values() for f in net.get("files", {}).values() if "name" in f}
+        nets = read_nets(src)
+        named = {path.relative_to(src.resolve()).as_posix() for spec in nets.values() for path in spec.files.values()}
         missing = sorted(named - {p.relative_to(src).as_posix() for p in picked})
         if missing:
             raise SystemExit(
@@ -411,14 +437,14 @@ def verify_model_hashes(models: Path) -> None:
     manifest = models / "manifest.json"
     if not manifest.is_file():
         return
-    for net in json.loads(manifest.read_text()).get("nets", {}).values():
-        for f in net.get("files", {}).values():
-            path = models / f["name"]
+    for spec in read_nets(models).values():
+        for role, path in spec.files.items():
+            size, sha256 = spec.expected[role]
             digest = hashlib.sha256()
             with path.open("rb") as fh:
                 for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
                     digest.update(block)
-            if path.stat().st_size != f["bytes"] or digest.hexdigest() != f["sha256"]:
+            if path.stat().st_size != size or digest.hexdigest() != sha256:
                 raise SystemExit(f"error: {path.name} does not match models/manifest.json's size and sha256 "
                                  "(run `make models`)")
 
@@ -446,7 +472,7 @@ def write_zip(tree: Path, zip_path: Path) -> None:
 # verification
 # --------------------------------------------------------------------------- #
 SMOKE = r"""
-import json, os, sys, time
+import os, sys, time
 root = sys.argv[1]
 runtime = sys.argv[2] if len(sys.argv) > 2 else None  # stand-in for /var/runtime (boto3)
 assert sys.flags.no_site and sys.flags.ignore_environment, "run with -S -E"
@@ -480,73 +506,42 @@ for d, _, fns in os.walk(root):
             n_so += 1
 print("dlopen: %d shared objects ok" % n_so)
 
+# Every net the manifest names, through the runtime's own reader (handler/manifest.py) and adapters,
+# from the zip: loaded and warmed; each net with a fixed input size then runs once more in a fresh
+# cv2.dnn.Net on a random image prepared as its input contract says (size, scale, mean, colour order),
+# its output finite and, for a net with labels or values, one number per label or value.
+import types
+from pathlib import Path
 models = os.path.join(root, "models")
-sizes = {}
-def walk(node):
-    # collect {filename: (w, h)} from any manifest layout with an "input" block
-    if isinstance(node, dict):
-        inp = node.get("input")
-        if isinstance(inp, dict):
-            wh = None
-            if "width" in inp and "height" in inp:
-                wh = (int(inp["width"]), int(inp["height"]))
-            elif isinstance(inp.get("shape"), list) and len(inp["shape"]) == 4:
-                wh = (int(inp["shape"][3]), int(inp["shape"][2]))
-            if wh:
-                for name in names(node):
-                    sizes[name] = wh
-        for v in node.values():
-            walk(v)
-    elif isinstance(node, list):
-        for v in node:
-            walk(v)
-def names(node):
-    if isinstance(node, dict):
-        for k, v in node.items():
-            if k in ("name", "filename") and isinstance(v, str):
-                yield v
-            else:
-                yield from names(v)
-    elif isinstance(node, list):
-        for v in node:
-            yield from names(v)
-mf = os.path.join(models, "manifest.json")
-if os.path.exists(mf):
-    with open(mf) as fh:
-        walk(json.load(fh))
-
-def run(net, w, h, swap):
-    img = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
-    blob = cv2.dnn.blobFromImage(img, 1.0, (w, h), (104.0, 117.0, 123.0), swapRB=swap)
-    net.setInput(blob)
-    return net.forward()
-
+bare = types.ModuleType("handler")  # without handler/__init__.py, which starts the service (imported below)
+bare.__path__ = [os.path.join(root, "handler")]
+sys.modules["handler"] = bare
+from handler.manifest import read_manifest
+from handler.models import load_net
+rng = np.random.default_rng(0)
 count = 0
-files = sorted(os.listdir(models))
-for fn in files:
-    path = os.path.join(models, fn)
-    if fn.endswith(".caffemodel"):
-        protos = [p for p in files if p.endswith((".prototxt", ".prototxt.txt"))]
-        assert protos, "no prototxt next to " + fn
-        net = cv2.dnn.readNetFromCaffe(os.path.join(models, protos[0]), path)
-        w, h = sizes.get(fn, (300, 300))
-        out = run(net, w, h, False)
-    elif fn.endswith(".onnx"):
-        net = cv2.dnn.readNetFromONNX(path)
-        cands = [sizes[fn]] if fn in sizes else [(s, s) for s in (224, 112, 64, 32)]
-        for w, h in cands:
-            try:
-                out = run(net, w, h, True)
-                break
-            except cv2.error:
-                if (w, h) == cands[-1]:
-                    raise
-    else:
-        continue
-    assert np.all(np.isfinite(out)), fn
+for key, spec in read_manifest(Path(models)).items():
+    t0 = time.perf_counter()
+    adapter = load_net(spec)
+    adapter.warm()
+    line = "net %-10s %-12s %-45s loaded and warmed in %4.0f ms" % (
+        key, spec.backend, spec.id, (time.perf_counter() - t0) * 1000)
+    if "width" in spec.input and spec.backend == "onnx":
+        w, h = spec.input_size
+        image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        net = cv2.dnn.readNetFromONNX(str(spec.files["weights"]))
+        net.setInput(cv2.dnn.blobFromImage(image, spec.input["scale"], (w, h), tuple(spec.input["mean"]),
+                                           swapRB=spec.input["color_order"] == "RGB", crop=False))
+        out = net.forward()
+        assert np.all(np.isfinite(out)), key
+        named = spec.extra.get("labels") or spec.extra.get("values")
+        assert not named or out.size == len(named), (key, out.shape, len(named))
+        line += "; input %dx%d -> output %s" % (w, h, tuple(out.shape))
+    print(line)
     count += 1
-    print("forward %-45s input %dx%d -> output %s" % (fn, w, h, tuple(out.shape)))
-assert count, "no models in " + models
+assert count, "no nets in " + models
+for name in [m for m in sys.modules if m == "handler" or m.startswith("handler.")]:
+    del sys.modules[name]
 
 if runtime:
     sys.path.append(runtime)  # after the bundle: the bundle always wins
