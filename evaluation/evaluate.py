@@ -36,7 +36,7 @@ import numpy as np
 
 from evaluation.fitting import expected_calibration_error
 from evaluation.labels import GENDERS, RACES, Label, read_labels
-from handler.pipeline import bucket_index
+from handler.readout import bucket_index
 
 DECADES = [f"{d}-{d + 9}" for d in range(0, 80, 10)] + ["80+"]
 

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from handler.pipeline import UNCLEAR_LABEL
+from handler.face import Face
+from handler.readout import UNCLEAR_LABEL
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _FONT_PX = 22  # cv2.getTextSize height of any text at scale 1.0 in this font (cap height of "A", "1")
@@ -378,10 +379,10 @@ def plan(boxes: Sequence[dict], labels: Sequence[str | None], size: tuple[int, i
     return Plan(canvas_w, canvas_h, height, numbered, tuple(texts), min_text_height(width))
 
 
-def _colour(face: dict) -> tuple[int, int, int]:
-    if not face["analyzed"] or face["label"] == UNCLEAR_LABEL:
+def _colour(face: Face) -> tuple[int, int, int]:
+    if not face.analyzed or face.label == UNCLEAR_LABEL:
         return _COLOURS["unclear"]
-    return _COLOURS[face["gender"]["value"]]
+    return _COLOURS[face.gender["value"]]
 
 
 def _leader(box: Rect, text: TextBox) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -400,18 +401,21 @@ def _put(out: np.ndarray, text: TextBox, fill: tuple[int, int, int], ink: tuple[
                 text.scale, ink, text.thickness, cv2.LINE_AA)
 
 
-def annotate(image: np.ndarray, faces: list[dict]) -> np.ndarray:
-    """A copy of `image` with each face's box and its label or number drawn; a legend band below when used."""
+def annotate(image: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
+    """A copy of `image` with each face's box and its label or number drawn; a legend band below when used.
+
+    `faces` are the analysis's records with boxes in `image`'s pixels.
+    """
     height, width = image.shape[:2]
-    labels = [f["label"] if f.get("analyzed", True) else None for f in faces]
-    numbers = [f.get("rank") or i + 1 for i, f in enumerate(faces)]
-    layout = plan([f["box"] for f in faces], labels, (width, height), numbers)
+    labels = [f.label if f.analyzed else None for f in faces]
+    numbers = [f.rank or i + 1 for i, f in enumerate(faces)]
+    layout = plan([f.box for f in faces], labels, (width, height), numbers)
     out = np.full((layout.height, layout.width, 3), _LEGEND_PAPER, np.uint8)
     out[:height, :width] = image
     stroke = box_stroke((width, height))
     colours = [_colour(f) for f in faces]
     for face, colour in zip(faces, colours, strict=True):
-        b = face["box"]
+        b = face.box
         cv2.rectangle(out, (b["x"], b["y"]), (b["x"] + b["width"] - 1, b["y"] + b["height"] - 1), colour, stroke)
     key_colour = {label: colour for label, colour in zip(labels, colours, strict=True) if label is not None}
     key_colour[""] = _COLOURS["unclear"]
@@ -419,7 +423,7 @@ def annotate(image: np.ndarray, faces: list[dict]) -> np.ndarray:
         if text.face is not None:
             colour = colours[text.face]
             if text.place == "away":
-                b = faces[text.face]["box"]
+                b = faces[text.face].box
                 start, end = _leader((b["x"], b["y"], b["width"], b["height"]), text)
                 cv2.line(out, start, end, colour, max(1, stroke // 2), cv2.LINE_AA)
             _put(out, text, colour, (255, 255, 255))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from handler.pipeline import AGE_BUCKETS
+from handler.readout import AGE_BUCKETS
 
 GENDERS = ("female", "male", "unknown")
 BUCKET_LABELS = tuple(f"({lo}-{hi})" for lo, hi in AGE_BUCKETS)

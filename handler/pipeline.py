@@ -1,13 +1,12 @@
-"""analyze(image, models, options) -> faces: detect, rank, chip, attributes, quality, label.
+"""analyze(image, models, options) -> faces: detect, rank, chip, attributes, then the readout's quality and label.
 
-Pure functions over numpy arrays and the loaded nets: no I/O, no globals.
+Pure functions over numpy arrays and the loaded nets: no I/O, no globals. The words the answer uses
+(buckets, issue codes, labels) are handler/readout.py's; the face record is handler/face.py's.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from itertools import pairwise
 from typing import Any
 
 import cv2
@@ -15,86 +14,17 @@ import numpy as np
 
 from handler.calibration import AgeIntervals, Calibration
 from handler.chips import aligned_chip
+from handler.face import Face
 from handler.models import Models
 from handler.options import Options
-
-# The classic Adience age buckets. Years between two buckets go to the nearer one.
-AGE_BUCKETS = ((0, 2), (4, 6), (8, 12), (15, 20), (25, 32), (38, 43), (48, 53), (60, 100))
-_BUCKET_EDGES = [(hi + lo_next) / 2 for (_, hi), (lo_next, _) in pairwise(AGE_BUCKETS)]
+from handler.readout import NOT_ANALYZED, age_bucket, face_label, quality_issues
 
 # Variance of the Laplacian on a 64x64 grey chip, mapped to 0..1 by v / (v + K):
 # K is the variance of a face that is just acceptably sharp (sharpness 0.5).
 _SHARPNESS_SIZE = 64
 _SHARPNESS_K = 100.0
-# Below this the detector also fires on non-faces (scikit-image's cat scores 0.70).
-_CONFIDENT_DETECTION = 0.75
 # Ranking weights: detector confidence matters more than sharpness.
 _W_CONFIDENCE, _W_SHARPNESS = 0.6, 0.4
-
-UNCLEAR_LABEL = "Face unclear: use a sharp, frontal photo"
-NOT_ANALYZED_LABEL = "Not analysed (face limit)"
-
-# Stable issue codes: clients may translate them.
-TOO_SMALL = "too_small"
-BLURRY = "blurry"
-LOW_GENDER_CONFIDENCE = "low_gender_confidence"
-LOW_DETECTION_CONFIDENCE = "low_detection_confidence"
-PARTLY_OUTSIDE = "partly_outside_image"
-NOT_ANALYZED = "not_analyzed"
-AGE_UNCERTAIN = "age_uncertain"
-UNDEREXPOSED = "underexposed"
-OVEREXPOSED = "overexposed"
-LOW_CONTRAST = "low_contrast"
-# Grey-level thresholds on the face box, chosen from tools/light_study.py (README, "Light and old scans"):
-# beyond them the age MAE and the interval's coverage degrade clearly on transformed UTKFace-dev faces,
-# while at most 0.3 % of the untransformed faces are flagged.
-UNDEREXPOSED_BELOW = 40.0
-OVEREXPOSED_FROM = 225.0
-LOW_CONTRAST_BELOW = 18.0
-# Issues that make the age and gender untrustworthy, not just less certain.
-_UNTRUSTED = {TOO_SMALL, BLURRY}
-
-
-
-
-@dataclass
-class Face:
-    """One face on its way through the pipeline; `public()` is what the API returns.
-
-    Keeps what only the pipeline needs (the unclipped detector box, the share of
-    it inside the image) out of the emitted dict, instead of private keys.
-    """
-
-    raw_box: tuple[float, float, float, float]  # detector box in image pixels, unclipped
-    box: dict[str, int]  # clipped to the image
-    detection_confidence: float
-    inside: float  # share of the raw box's area inside the image
-    sharpness: float = 0.0
-    score: float = 0.0
-    rank: int = 0
-    analyzed: bool = False
-    gender: dict | None = None
-    age: dict | None = None
-    issues: list[str] = field(default_factory=list)
-    label: str = ""
-    luma: tuple[float, float] = (128.0, 64.0)  # mean and standard deviation of the box's grey levels
-    # The detector's 5 points in image pixels (handler.detection.Detection), for chip alignment; not public.
-    landmarks: tuple[tuple[float, float], ...] | None = None
-
-    def public(self) -> dict:
-        """The face as the API reports it."""
-        return {
-            "box": self.box,
-            "detection_confidence": round(self.detection_confidence, 4),
-            "sharpness": round(self.sharpness, 4),
-            "score": round(self.score, 4),
-            "rank": self.rank,
-            "analyzed": self.analyzed,
-            "gender": self.gender,
-            "age": self.age,
-            "quality": {"ok": not self.issues, "issues": self.issues},
-            "label": self.label,
-        }
 
 
 def detect_faces(image: np.ndarray, models: Models, min_confidence: float, detail: str = "auto",
@@ -147,17 +77,6 @@ def rank_faces(image: np.ndarray, faces: list[Face]) -> list[Face]:
     return faces
 
 
-def bucket_index(years: float) -> int:
-    """Index in AGE_BUCKETS of the bucket for an age in years (a gap goes to the nearer bucket)."""
-    return int(np.searchsorted(_BUCKET_EDGES, years, side="right"))
-
-
-def age_bucket(years: float) -> str:
-    """The classic bucket for an age in years, e.g. 27.4 -> '(25-32)'."""
-    lo, hi = AGE_BUCKETS[bucket_index(years)]
-    return f"({lo}-{hi})"
-
-
 def age_estimate(probs: np.ndarray, values: np.ndarray, intervals: AgeIntervals) -> dict:
     """Expected age of the predicted distribution, its bucket and its calibrated interval."""
     years = float(probs @ values / probs.sum())
@@ -174,60 +93,6 @@ def gender_estimate(probs: np.ndarray, labels: list[str], years: float, calibrat
     decided = confidence >= min_confidence and years >= calibration.child_below_years
     return {"value": best if decided else "unknown", "confidence": round(confidence, 4)}
 
-
-def quality_issues(face: Face, options: Options, calibration: Calibration) -> list[str]:
-    """Stable issue codes for one analysed face."""
-    issues = []
-    if min(face.box["width"], face.box["height"]) < options.min_face_px:
-        issues.append(TOO_SMALL)
-    if face.sharpness < options.min_sharpness:
-        issues.append(BLURRY)
-    if face.detection_confidence < _CONFIDENT_DETECTION:
-        issues.append(LOW_DETECTION_CONFIDENCE)
-    if face.inside < 0.85:
-        issues.append(PARTLY_OUTSIDE)
-    if face.gender is not None and face.gender["value"] == "unknown":
-        issues.append(LOW_GENDER_CONFIDENCE)
-    if face.age is not None and (is_child(face, calibration) or interval_width(face) > calibration.max_useful_width):
-        issues.append(AGE_UNCERTAIN)
-    mean, std = face.luma
-    if mean < UNDEREXPOSED_BELOW:
-        issues.append(UNDEREXPOSED)
-    elif mean >= OVEREXPOSED_FROM:
-        issues.append(OVEREXPOSED)
-    elif std < LOW_CONTRAST_BELOW:
-        issues.append(LOW_CONTRAST)
-    return issues
-
-
-def is_child(face: Face, calibration: Calibration) -> bool:
-    """Predicted younger than the calibration's child age: gender is withheld."""
-    return face.age["years"] < calibration.child_below_years
-
-
-def interval_width(face: Face) -> int:
-    """Width in years of the face's calibrated age interval."""
-    return face.age["interval"]["high"] - face.age["interval"]["low"]
-
-
-def face_label(face: Face, calibration: Calibration) -> str:
-    """Human label, e.g. 'Male, (25-32)'; an instruction when the face can't be trusted.
-
-    Where the age is uncertain the label says so: a child's gender is never guessed
-    ('Child, gender unclear, (4-6)'), and a too-wide interval replaces the bucket
-    ('Male, age uncertain (41-72)').
-    """
-    if not face.analyzed:
-        return NOT_ANALYZED_LABEL
-    if _UNTRUSTED & set(face.issues):
-        return UNCLEAR_LABEL
-    gender = face.gender["value"]
-    prefix = "Gender unclear" if gender == "unknown" else gender.capitalize()
-    if is_child(face, calibration):
-        return f"Child, gender unclear, {face.age['bucket']}"
-    if AGE_UNCERTAIN in face.issues:
-        return f"{prefix}, age uncertain ({face.age['interval']['low']}-{face.age['interval']['high']})"
-    return f"{prefix}, {face.age['bucket']}"
 
 
 def mirror_averaged(net: Any, chips: list[np.ndarray]) -> np.ndarray:

@@ -14,6 +14,7 @@ import math
 import cv2
 import numpy as np
 
+from handler.face import Face
 from handler.models import Models
 from handler.options import Options
 from handler.pipeline import detect_faces
@@ -40,7 +41,7 @@ def grow(box: dict, size: tuple[int, int], margin: float = MARGIN) -> dict:
     return {"x": x1, "y": y1, "width": x2 - x1, "height": y2 - y1}
 
 
-def redaction_regions(image: np.ndarray, models: Models, faces: list[dict], options: Options) -> list[dict]:
+def redaction_regions(image: np.ndarray, models: Models, faces: list[Face], options: Options) -> list[dict]:
     """Regions to hide: the analysed faces and every detection at the redaction threshold, grown.
 
     `faces` are the analysis's (all of them, analysed or not), in `image`'s pixels; the
@@ -50,7 +51,7 @@ def redaction_regions(image: np.ndarray, models: Models, faces: list[dict], opti
     height, width = image.shape[:2]
     threshold = min(options.min_confidence, REDACT_MIN_CONFIDENCE)
     found = detect_faces(image, models, threshold, options.detail, options.detect_max_side)
-    boxes = [face["box"] for face in faces] + [face.box for face in found]
+    boxes = [face.box for face in faces + found]
     regions = {tuple(grow(box, (width, height)).values()) for box in boxes}
     return [dict(zip(("x", "y", "width", "height"), region)) for region in sorted(regions)]
 

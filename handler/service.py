@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from handler import runtime
 from handler.annotate import annotate
 from handler.config import SETTINGS
+from handler.face import Face
 from handler.imaging import decode, encode_jpeg, encode_jpeg_within, fit_long_side, load
 from handler.logs import log
 from handler.options import Options
-from handler.pipeline import Face, analyze, attributes, face_label
+from handler.pipeline import analyze, analyze_faces, attributes
+from handler.readout import face_label
 from handler.redact import pixelate, redaction_regions
 
 DEFAULT_OPTIONS = Options(
@@ -63,13 +65,13 @@ def _encode(picture: np.ndarray, budget: int | None) -> tuple[bytes, float]:
     return encode_jpeg_within(picture, SETTINGS.jpeg_quality, budget)
 
 
-def annotated_jpeg(image: np.ndarray, faces: list[dict], budget: int | None) -> tuple[bytes, float]:
+def annotated_jpeg(image: np.ndarray, faces: list[Face], budget: int | None) -> tuple[bytes, float]:
     """Draw on a copy at most ANNOTATE_MAX_SIDE long, encoded once to fit `budget` bytes when given;
     (jpeg, annotated pixels per working pixel)."""
     small = fit_long_side(image, SETTINGS.annotate_max_side)
     k = small.shape[1] / image.shape[1]
     size = small.shape[1::-1]
-    drawn = annotate(small, [{**f, "box": _scaled_box(f["box"], k, k, size)} for f in faces])
+    drawn = annotate(small, [replace(f, box=_scaled_box(f.box, k, k, size)) for f in faces])
     jpeg, shrink = _encode(drawn, budget)
     return jpeg, k * shrink
 
@@ -89,7 +91,7 @@ def analyze_bytes(data: bytes, options: Options = DEFAULT_OPTIONS, *, max_bytes:
                    target_pixels=FAST_WORKING_PIXELS if options.detail == "fast" else None)
     timings["decode"] = (time.perf_counter() - t0) * 1000
     image = decoded.image
-    faces = analyze(image, models, options, timings)
+    faces = analyze_faces(image, models, options, timings)
     budget = jpeg_budget(len(faces)) if jpeg_budget else None
     annotated, annotated_scale = None, None
     t1 = time.perf_counter()
@@ -107,14 +109,12 @@ def analyze_bytes(data: bytes, options: Options = DEFAULT_OPTIONS, *, max_bytes:
     height, width = image.shape[:2]
     size = (decoded.width, decoded.height)
     sx, sy = decoded.width / width, decoded.height / height
-    for face in faces:
-        face["box"] = _scaled_box(face["box"], sx, sy, size)
     timings["total"] = (time.perf_counter() - t0) * 1000
     result = {
         "image": {"width": decoded.width, "height": decoded.height, "analysis_scale": round(decoded.scale, 4)},
         "faces_detected": len(faces),
-        "faces_analyzed": sum(1 for f in faces if f["analyzed"]),
-        "faces": faces,
+        "faces_analyzed": sum(1 for f in faces if f.analyzed),
+        "faces": [face.public(box=_scaled_box(face.box, sx, sy, size)) for face in faces],
         "timings_ms": {k: round(v, 1) for k, v in timings.items()},
         "models": models.ids,
         "cold_start": runtime.take_cold_start(),
@@ -144,6 +144,6 @@ def warm_up() -> None:
                 detection_confidence=1.0, inside=1.0, analyzed=True)
     attributes(image, [face], models, DEFAULT_OPTIONS)
     face.label = face_label(face, models.calibration)
-    encode_jpeg(annotate(image, [face.public()]), SETTINGS.jpeg_quality)
+    encode_jpeg(annotate(image, [face]), SETTINGS.jpeg_quality)
     pixelate(image, [face.box])
     log("pipeline_warmed", ms=round((time.perf_counter() - t0) * 1000, 1))

@@ -75,7 +75,7 @@ def report(dump: Dump, seeds: int) -> None:
     """Cross-fitted tables (seed 0), with the spread over `seeds` fold assignments."""
     from evaluation import fitting
     from evaluation.evaluate import DECADES, decade
-    from handler.pipeline import bucket_index
+    from handler.readout import bucket_index
 
     found = dump.found
     ages, is_male = dump.ages[found], dump.is_male[found]

@@ -9,7 +9,7 @@ transform (cached in build/). The shipped calibration turns the raw outputs into
 answers. Printed: one row per transform, then every transformed face pooled and
 binned by the face box's mean luma and by its contrast (luma standard deviation),
 which is what the `underexposed`, `overexposed` and `low_contrast` thresholds in
-handler/pipeline.py were chosen from.
+handler/readout.py were chosen from.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def main() -> None:
     for name, (n, s) in results.items():
         print(row(name, s, n))
     pooled = {k: np.concatenate([s[k] for _, s in results.values()]) for k in results["none"][1]}
-    from handler.pipeline import LOW_CONTRAST_BELOW, OVEREXPOSED_FROM, UNDEREXPOSED_BELOW
+    from handler.readout import LOW_CONTRAST_BELOW, OVEREXPOSED_FROM, UNDEREXPOSED_BELOW
 
     def flagged(s: dict[str, np.ndarray]) -> np.ndarray:
         return (s["luma"] < UNDEREXPOSED_BELOW) | (s["luma"] >= OVEREXPOSED_FROM) | (s["contrast"] < LOW_CONTRAST_BELOW)

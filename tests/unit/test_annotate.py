@@ -18,6 +18,7 @@ from handler.annotate import (
     min_text_height,
     plan,
 )
+from handler.face import Face
 
 LABEL = "Female, (25-32)"
 LONG = "Face unclear: use a sharp, frontal photo"
@@ -158,8 +159,8 @@ def test_grids_and_edges_get_every_face_named(size: tuple[int, int], n: int) -> 
 
 def test_annotate_draws_on_a_copy() -> None:
     image = np.zeros((200, 300, 3), np.uint8)
-    face = {"box": {"x": 50, "y": 60, "width": 80, "height": 90}, "label": LABEL, "analyzed": True, "rank": 1,
-            "gender": {"value": "female"}, "quality": {"ok": True, "issues": []}}
+    face = Face(raw_box=(50, 60, 130, 150), box={"x": 50, "y": 60, "width": 80, "height": 90}, detection_confidence=1.0,
+                inside=1.0, label=LABEL, analyzed=True, rank=1, gender={"value": "female"})
     out = annotate(image, [face])
     assert image.sum() == 0 and out.sum() > 0 and out.shape[1] == image.shape[1]
     assert np.array_equal(out[:200].astype(bool).any(axis=2)[0:40, 200:], np.zeros((40, 100), bool))
@@ -167,7 +168,8 @@ def test_annotate_draws_on_a_copy() -> None:
 
 def test_annotate_a_crowd_adds_the_legend_band() -> None:
     image = np.zeros((480, 640, 3), np.uint8)
-    faces = [{"box": b, "label": LABEL, "analyzed": k < 10, "rank": k + 1, "gender": {"value": "female"}}
+    faces = [Face(raw_box=(b["x"], b["y"], b["x"] + b["width"], b["y"] + b["height"]), box=b, detection_confidence=1.0,
+                  inside=1.0, label=LABEL, analyzed=k < 10, rank=k + 1, gender={"value": "female"})
              for k, b in enumerate(grid_boxes((640, 480), 30, 40, 30))]
     out = annotate(image, faces)
     assert out.shape[0] > 480 and out.shape[1] == 640 and (out[480:] == 255).mean() > 0.5

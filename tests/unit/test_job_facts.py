@@ -13,7 +13,8 @@ from handler import facts
 from handler.batch import RESULT_STRING_LIMIT, JobSummary, batch_operations_result
 from handler.calibration import load
 from handler.config import SETTINGS
-from handler.pipeline import Face, age_bucket, face_label, quality_issues
+from handler.face import Face
+from handler.readout import age_bucket, face_label, quality_issues
 from handler.service import DEFAULT_OPTIONS
 
 CALIBRATION = load(SETTINGS.model_dir)

@@ -12,17 +12,9 @@ from helpers import fixture_image, jpeg, tiled
 
 from handler import runtime
 from handler.errors import RequestError
-from handler.pipeline import (
-    NOT_ANALYZED_LABEL,
-    UNCLEAR_LABEL,
-    Face,
-    age_bucket,
-    age_estimate,
-    analyze,
-    face_label,
-    gender_estimate,
-    quality_issues,
-)
+from handler.face import Face
+from handler.pipeline import age_estimate, analyze, gender_estimate
+from handler.readout import NOT_ANALYZED_LABEL, UNCLEAR_LABEL, age_bucket, face_label, quality_issues
 from handler.service import DEFAULT_OPTIONS, analyze_bytes
 
 MODELS = runtime.get_models()
