@@ -18,7 +18,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-eval.txt
 models: $(VENV)/.installed
 	$(BIN)/python models/fetch.py
 
-# The full sha256 check of every weight file (start-up checks sizes only; see README).
+# The full sha256 check of every weight file (start-up checks sizes only; docs/decisions.md, "Model files").
 # MODEL_DIR=<folder> checks another copy, e.g. a mounted volume.
 verify-models:
 	$(PYTHON) models/fetch.py --check --dest $(or $(MODEL_DIR),models)
@@ -53,7 +53,7 @@ test-fast: install
 bench: install
 	$(BIN)/python tools/bench.py
 
-# Existing objects: make backfill ARGS="--stack faceread-prod --dry-run" (README, "Backfill").
+# Existing objects: make backfill ARGS="--stack faceread-prod --dry-run" (docs/bulk.md, "Backfill command").
 ARGS ?=
 backfill: install
 	$(BIN)/python -m bulk $(ARGS)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# A 640x480 one-face photo on Lambda at 2048 MB (README, "Backfill: measured, and 1 M images"): the
+# A 640x480 one-face photo on Lambda at 2048 MB (docs/bulk.md, "Backfill: measured, and 1 M images"): the
 # analysis, 30 ms (`make bench`), times the flow's same-run overhead against local moto (1.96x,
 # `make bench-backfill`), plus in-region S3 latency for HEAD, GET and two PUTs (~65 ms, estimated).
 # Pass --ms-per-image for other photos: a 12 MP phone photo is ~480 ms.
@@ -22,7 +22,7 @@ def estimate(count: int, total_bytes: int, ms_per_image: float, memory_mb: int, 
     compute = gb_seconds * LAMBDA_GB_SECOND
     s3 = count * (2 * S3_GET + 2 * S3_PUT)  # HEAD result + GET source, PUT image + PUT JSON
     batch_ops = BATCH_OPS_PER_JOB + count * (BATCH_OPS_PER_OBJECT + LAMBDA_PER_REQUEST)
-    dmap = -(-count // batch_size) * LAMBDA_PER_REQUEST  # (+ Step Functions transitions, see README)
+    dmap = -(-count // batch_size) * LAMBDA_PER_REQUEST  # (+ Step Functions transitions, see docs/bulk.md)
     return [
         ("objects", f"{count:,} ({total_bytes / 1e9:,.2f} GB)"),
         (f"ms per image (Lambda, {memory_mb} MB)", f"{ms_per_image:.0f}"),

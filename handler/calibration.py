@@ -27,7 +27,7 @@ from handler import manifest
 from handler.errors import ModelError
 
 FILE_NAME = "calibration.json"
-REFIT = "run `make calibrate DATA=<labelled folder>` (see README, Accuracy)"
+REFIT = "run `make calibrate DATA=<labelled folder>` (see docs/accuracy.md)"
 # The nets whose outputs (or whose chips) the parameters depend on.
 FITTED_NETS = ("detector", "landmarks", "gender", "age")
 

@@ -7,7 +7,7 @@ decodes them at 1/2, 1/4 or 1/8 scale straight from the DCT coefficients
 (`IMREAD_REDUCED_COLOR_*`), so a 48 or 108 MP phone photo is decoded at the
 largest scale whose pixels fit the limit, never at full size. Pillow would do
 the header parsing for us, but it adds 21 MB to the Lambda package and 15 ms to
-import (measured; see the README); these headers are a few lines each.
+import (measured; docs/decisions.md, "Hand-written instead of a library"); these headers are a few lines each.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ class LoadedNet:
     Each forward borrows a free copy and returns it, so with one copy (the default)
     this is a lock. More copies let requests that share a process (functions-framework
     threads, Cloud Run with concurrency > 1) run forwards at the same time, each copy
-    holding its own weights and buffers: see NET_CLONES in the README for what that buys.
+    holding its own weights and buffers: docs/decisions.md, "Thread safety", for what that buys.
     """
 
     def __init__(self, spec: NetSpec, clones: int = 1) -> None:

@@ -433,7 +433,7 @@ def copy_models(src: Path, dest_root: Path) -> int:
 
 def verify_model_hashes(models: Path) -> None:
     """Every manifest file in the staged tree has its size and sha256: the build checks the hash,
-    so the function need only check sizes at start-up (README: "Model files are hashed at build")."""
+    so the function need only check sizes at start-up (docs/decisions.md, "Model files")."""
     manifest = models / "manifest.json"
     if not manifest.is_file():
         return

@@ -4,11 +4,11 @@
     .venv/bin/python -m evaluation.evaluate ../shared/utkface-dev --json /tmp/eval.json
     .venv/bin/python tools/age_calibration_study.py /tmp/eval.json
 
-Reads the per-image predictions `handler.evaluate --json` wrote. Fits, on the
+Reads the per-image predictions `evaluation.evaluate --json` wrote. Fits, on the
 even rows only, y = x + c * max(x - k, 0) (a stretch above a knot: the net
 shrinks ages towards the middle and caps at 80) by grid search on MAE, then
 prints MAE per label decade on the odd rows, raw and calibrated. The study
-decides whether the shipped pipeline calibrates (README, "Accuracy").
+decides whether the shipped pipeline calibrates (docs/accuracy.md).
 """
 
 from __future__ import annotations

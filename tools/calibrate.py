@@ -40,7 +40,7 @@ MODELS = ROOT / "models"
 # Bands of predicted age for the interval: narrow where ages change fast, ~100 faces each on UTKFace-dev.
 AGE_EDGES = (3.0, 7.0, 13.0, 20.0, 25.0, 30.0, 35.0, 40.0, 45.0, 50.0, 55.0, 60.0, 65.0, 70.0)
 COVERAGE = 0.8
-# Predicted younger than this: gender withheld (children's gender is near chance, see README) and age_uncertain.
+# Predicted younger than this: gender withheld (children's gender is near chance, docs/accuracy.md) and age_uncertain.
 CHILD_BELOW_YEARS = 13.0
 # An interval wider than this is age_uncertain (chosen from the per-band table this tool prints).
 MAX_USEFUL_WIDTH = 30

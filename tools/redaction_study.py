@@ -5,7 +5,7 @@
 For each threshold: the share of UTKFace-dev faces found when pasted at 60, 100 and 150 px on a
 1280x960 photo (scikit-image's coffee), the extra boxes on the shared one-person photos and on
 face-free fixtures, boxes per padded UTKFace-dev face, and how many of those faces a re-run still finds
-after redaction at that threshold. Prints one table; the README's Redacted output section quotes it.
+after redaction at that threshold. Prints one table; docs/redaction.md quotes it.
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ TIMEOUT="${TIMEOUT:-60s}"
 # forward pass already uses the instance's CPUs.
 CONCURRENCY="${CONCURRENCY:-1}"
 # Requests sharing an instance get one copy of each net per CPU instead of
-# queueing for one (README: NET_CLONES); at CONCURRENCY 1 a copy is all it needs.
+# queueing for one (docs/decisions.md, "Thread safety": NET_CLONES); at CONCURRENCY 1 a copy is all it needs.
 if ((CONCURRENCY > 1)) && [[ -z "${NET_CLONES:-}" && "$CPU" =~ ^[0-9]+$ ]]; then
   NET_CLONES="$CPU"
 fi

@@ -7,7 +7,7 @@
 #
 # The generator emits AWS's documented sample shapes with our values filled in.
 # A few fields are then set to what API Gateway / S3 put there for *our*
-# routes (see README.md, "Post-processing"): the generator cannot know the
+# routes (see tests/events/README.md, "Post-processing"): the generator cannot know the
 # route keys of our HTTP API, and it URL-encodes S3 keys with quote() where
 # S3 itself uses the form encoding (space -> "+").
 #

@@ -10,9 +10,9 @@ from handler.errors import ConfigError
 
 def test_defaults() -> None:
     settings = load_settings({})
-    assert settings.min_confidence == 0.75  # not 0.5: the README's Decisions say why (a cat is a face at 0.5)
+    assert settings.min_confidence == 0.75  # not 0.5: docs/decisions.md says why (a cat is a face at 0.5)
     assert settings.max_faces == 100
-    assert settings.min_gender_confidence == 0.8  # a calibrated probability: see the README's Accuracy
+    assert settings.min_gender_confidence == 0.8  # a calibrated probability: see docs/accuracy.md
     assert settings.model_dir.is_absolute()
     assert settings.output_prefix == "results/"
     assert settings.write_redacted is False

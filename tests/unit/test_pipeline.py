@@ -84,7 +84,7 @@ def test_large_photo_is_detected_on_a_resized_copy() -> None:
     big = cv2.resize(fixture_image("camera.png"), (3000, 3000), interpolation=cv2.INTER_CUBIC)
     face, *others = run(big)
     assert face["box"]["width"] > 250 and face["gender"]["value"] == "male"
-    # Known limit (README, "Faces of every size"): the 2048 px pass over this 6x upscale also boxes
+    # Known limit (docs/faces-of-every-size.md): the 2048 px pass over this 6x upscale also boxes
     # the blur beside his face at 0.7515, just over MIN_CONFIDENCE; it ranks below the face.
     assert len(others) <= 1 and all(f["detection_confidence"] < 0.8 for f in others)
 

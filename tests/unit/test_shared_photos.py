@@ -21,7 +21,7 @@ def test_one_person_one_face_labelled_inside_the_image(name: str) -> None:
     (face,) = result["faces"]
     expected = EXPECTED_GENDER.get(name.split(".")[0].rstrip("0123456789"))
     if face["age"]["years"] < 13:
-        # Children never get a gender (README, Accuracy): girl2 and both kids read as under 13.
+        # Children never get a gender (docs/accuracy.md): girl2 and both kids read as under 13.
         assert face["gender"]["value"] == "unknown" and face["label"].startswith("Child, gender unclear")
     elif expected:
         # Never a wrong gender; "unknown" where the calibrated probability is under MIN_GENDER_CONFIDENCE.

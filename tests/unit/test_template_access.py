@@ -27,7 +27,7 @@ MODES = {
     "none": {"ApiAuth": "none"},
 }
 PUBLIC_ROUTES = {"GET /", "GET /health"}
-# The slowest request we measured end to end, a 12 MP photo (README, Reliability: 313 ms), rounded up.
+# The slowest request we measured end to end, a 12 MP photo (docs/reliability.md: 313 ms), rounded up.
 SLOWEST_REQUEST_S = 0.35
 
 
