@@ -331,6 +331,22 @@ def test_gateway_and_network_failures_read_plainly(page) -> None:
     page.wait_for_function("() => document.getElementById('status').textContent === '1 face found.'", timeout=60_000)
 
 
+def test_save_that_fails_says_so_beside_the_button(page) -> None:
+    """The annotated copy is a second request; when the service (simulated at the browser) can't give it,
+    a sentence says so beside the button, the result stays, and the button works again."""
+    page, _ = page
+    assert upload(page, FIXTURES / "astronaut.png") == "1 face found."
+    page.route("**/analyze?annotate=true", answer(GATEWAY_AND_NETWORK[1][0]))
+    page.locator("#save").click()
+    page.wait_for_function("() => document.getElementById('save-status').textContent.startsWith('The service')")
+    assert page.locator("#save-status").inner_text().startswith("The service is starting up or took too long")
+    assert page.locator("#status").inner_text() == "1 face found." and page.locator(".card").count() == 1
+    page.unroute("**/analyze?annotate=true")
+    with page.expect_download() as download:
+        page.locator("#save").click()
+    assert download.value.suggested_filename == "astronaut-faces.jpg"
+
+
 def test_signed_in_deployment_takes_a_pasted_token(page) -> None:
     """ApiAuth=jwt: API Gateway's authorizer (simulated at the browser) lets a request through with a
     valid bearer token, to the real server, and answers 401 without one."""
