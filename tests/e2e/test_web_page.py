@@ -126,7 +126,7 @@ def test_crowd_numbers_clear_of_each_other_and_saved_copy_is_the_services(browse
     (a number with no room shows on hover or focus only); the saved copy is the service's own annotated
     JPEG, byte for byte, whose crowd rule tests/unit/test_annotate.py checks."""
     photo = tmp_path / "crowd.jpg"
-    photo.write_bytes(jpeg(tiled(["astronaut.png", "camera.png"] * 18, cols=6, size=320)))
+    photo.write_bytes(jpeg(tiled(["astronaut.png"] * 36, cols=6, size=320)))
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(page_url)
     assert upload(page, photo) == "36 faces found."
