@@ -63,7 +63,8 @@ def main() -> None:
     ap.add_argument("data", type=Path)
     ap.add_argument("--step", type=int, default=2, help="every k-th labelled photo (2: 540 of UTKFace-dev's 1,080)")
     args = ap.parse_args()
-    from evaluation import face_dump, runtime
+    from evaluation import face_dump
+    from handler import runtime
     from handler.config import SETTINGS
 
     calibration = runtime.get_models().calibration
