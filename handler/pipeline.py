@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from handler.calibration import AgeIntervals, Calibration
-from handler.chips import aligned_chip
+from handler.chips import dlib_chip
 from handler.detection import DETAILS
 from handler.errors import RequestError
 from handler.models import Models
@@ -314,7 +314,7 @@ def attribute_probs(image: np.ndarray, faces: list[Face], models: Models) -> tup
     """The attribute nets' raw outputs per face, mirror-averaged: gender [N, 2] and age [N, len(values)]."""
     gender_net, age_net = models["gender"], models["age"]
     size = max(gender_net.spec.input_size[0], age_net.spec.input_size[0])
-    chips = [aligned_chip(image, face.raw_box, models["landmarks"], size, age_net.spec.input["chip_padding"])
+    chips = [dlib_chip(image, face.raw_box, models["landmarks"], size, age_net.spec.input["chip_padding"])
              for face in faces]
     return mirror_averaged(gender_net, chips), mirror_averaged(age_net, chips)
 

@@ -63,7 +63,7 @@ elif mode == "bare":
     blob = cv2.dnn.blobFromImage(cv2.resize(img, (300, 300)), 1.0, (300, 300), (104, 177, 123))
     from handler.pipeline import detect_faces
     face = detect_faces(img, m, 0.75)[0]
-    from handler.chips import aligned_chip, landmark_rect
+    from handler.chips import dlib_chip as aligned_chip, landmark_rect
     rect = landmark_rect(face.raw_box, lm.spec.input["box_to_rect"])
     chip = aligned_chip(img, face.raw_box, lm, 64, 0.2)
     # The pipeline runs each attribute net on the chip and on its mirror image: two forwards.

