@@ -112,23 +112,6 @@ class Options:
         return Options(**{**self.__dict__, **changes})
 
 
-def is_ghost(box: tuple[float, float, float, float], other: tuple[float, float, float, float],
-             size: tuple[int, int]) -> bool:
-    """True for the res10 SSD's ghost of a face: a box starting inside `other` and running past it off the image.
-
-    When a face fills much of the frame (a selfie, a tight crop) res10 also reports,
-    at confidence up to 1.0, a box whose top-left corner sits near the face's centre
-    and which runs off the image's right or bottom edge: on the 1,080 padded
-    UTKFace-dev faces 1.99 detections per face, 1.01 after this rule; tight crops of
-    all 7 shared photos gave 2 faces each, 1 after it; tiled multi-face images keep all.
-    """
-    bx1, by1, bx2, by2 = box
-    ax1, ay1, ax2, ay2 = other
-    width, height = size
-    starts_inside = ax1 < bx1 < ax2 and ay1 < by1 < ay2
-    return starts_inside and bx2 > ax2 and by2 > ay2 and (bx2 > width or by2 > height)
-
-
 @dataclass
 class Face:
     """One face on its way through the pipeline; `public()` is what the API returns.
@@ -150,6 +133,8 @@ class Face:
     issues: list[str] = field(default_factory=list)
     label: str = ""
     luma: tuple[float, float] = (128.0, 64.0)  # mean and standard deviation of the box's grey levels
+    # The detector's 5 points in image pixels (handler.detection.Detection), for chip alignment; not public.
+    landmarks: tuple[tuple[float, float], ...] | None = None
 
     def public(self) -> dict:
         """The face as the API reports it."""
@@ -169,20 +154,23 @@ class Face:
 
 def detect_faces(image: np.ndarray, models: Models, min_confidence: float, detail: str = "auto",
                  max_side: int = 2048) -> list[Face]:
-    """Detector boxes without ghosts, clipped to the image, degenerate ones dropped."""
+    """Detector boxes clipped to the image, degenerate ones dropped.
+
+    (res10 needed a rule against a "ghost" box from a face's centre off the image's corner; YuNet
+    gives none: 1,080 padded UTKFace-dev faces gave exactly 1,080 detections.)
+    """
     height, width = image.shape[:2]
     detections = models["detector"].detect(image, min_confidence, detail, max_side)
-    detections = [d for d in detections
-                  if not any(is_ghost(d[:4], o[:4], (width, height)) for o in detections if o is not d)]
     faces = []
-    for x1, y1, x2, y2, confidence in detections:
+    for x1, y1, x2, y2, confidence, landmarks in detections:
         cx1, cy1 = max(0, round(x1)), max(0, round(y1))
         cx2, cy2 = min(width, round(x2)), min(height, round(y2))
         if cx2 - cx1 < 2 or cy2 - cy1 < 2:
             continue
         raw_area = max(x2 - x1, 1e-6) * max(y2 - y1, 1e-6)
         faces.append(Face(raw_box=(x1, y1, x2, y2), box={"x": cx1, "y": cy1, "width": cx2 - cx1, "height": cy2 - cy1},
-                          detection_confidence=confidence, inside=(cx2 - cx1) * (cy2 - cy1) / raw_area))
+                          detection_confidence=confidence, inside=(cx2 - cx1) * (cy2 - cy1) / raw_area,
+                          landmarks=landmarks))
     return faces
 
 

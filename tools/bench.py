@@ -60,7 +60,6 @@ elif mode == "bare":
     m = runtime.get_models()
     img = cv2.imdecode(np.frombuffer(images["1 face 640x480"], np.uint8), cv2.IMREAD_COLOR)
     det, lm, g, a = m["detector"], m["landmarks"], m["gender"], m["age"]
-    blob = cv2.dnn.blobFromImage(cv2.resize(img, (300, 300)), 1.0, (300, 300), (104, 177, 123))
     from handler.pipeline import detect_faces
     face = detect_faces(img, m, 0.75)[0]
     from handler.chips import dlib_chip as aligned_chip, landmark_rect
@@ -71,7 +70,7 @@ elif mode == "bare":
     ab = cv2.dnn.blobFromImages([chip], 1 / 256, (64, 64))
     times = {"detector": [], "landmarks": [], "gender x2": [], "age x2": []}
     for _ in range(steady):
-        for key, fn in (("detector", lambda: det.net.forward(blob)), ("landmarks", lambda: lm.landmarks(img, rect)),
+        for key, fn in (("detector", lambda: det.forward(img, 0.75)), ("landmarks", lambda: lm.landmarks(img, rect)),
                         ("gender x2", lambda: (g.net.forward(gb), g.net.forward(gb))),
                         ("age x2", lambda: (a.net.forward(ab), a.net.forward(ab)))):
             t = time.perf_counter(); fn(); times[key].append((time.perf_counter() - t) * 1000)

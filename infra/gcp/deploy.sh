@@ -129,7 +129,7 @@ stage_source() {
   (
     cd "$ROOT/models"
     shopt -s nullglob
-    cp -R -- *.caffemodel *.prototxt.txt *.onnx manifest.json "$stage/models/"
+    cp -R -- *.so *.so.* *.onnx *.dat manifest.json calibration.json "$stage/models/"
     for extra in notices LICENSE*; do
       if [[ -e "$extra" ]]; then cp -R -- "$extra" "$stage/models/"; fi
     done
