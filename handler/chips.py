@@ -11,9 +11,8 @@ and averaging (the least-squares template for matching dlib's chips; see
 docs/ or README "Accuracy" for the study's numbers).
 
 The chip is a closed-form least-squares similarity (Umeyama without reflection)
-from the points to the template, then one `cv2.warpAffine`; a face more than twice
-the chip's size is first halved with cv2.pyrDown, as dlib's own extraction does
-(bilinear sampling alone aliases a 200 px face into a 64 px chip).
+from the points to the template, then one bilinear `cv2.warpAffine`; a face more
+than 4x the chip's size is first halved with cv2.pyrDown (see `warp_chip`).
 
 Channels are copied as they are, so BGR photos give BGR chips.
 """
@@ -21,22 +20,20 @@ Channels are copied as they are, so BGR photos give BGR chips.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import cv2
 import numpy as np
 
-# YuNet's points, in its order: eye centre and mouth corner on the image's left (the
-# person's right) first. Unit-square coordinates of dlib's face frame, before padding
-# (x right, y down; dlib's own template has the eye corners at y 0.21-0.23 and the nose
-# base at 0.63). Fitted on the even rows of UTKFace-dev's labels.csv by
-# `tools/landmark_study.py`.
+# YuNet's points, in its order (handler.detection.Detection.landmarks), in dlib's unit face
+# frame before padding (x right, y down; dlib's own template has the eye corners at y 0.21-0.23
+# and the nose base at 0.63). Fitted on the even rows of UTKFace-dev's labels.csv by
+# `tools/landmark_study.py` (YuNet's points of the pipeline's detection, dlib's chips from its box).
 TEMPLATE = np.array([
-    [0.2285, 0.2309],   # left eye centre (in the image)
-    [0.7550, 0.2314],   # right eye centre
-    [0.4907, 0.5357],   # nose tip
-    [0.2791, 0.8024],   # left mouth corner
-    [0.7086, 0.8024],   # right mouth corner
+    [0.2174, 0.1954],   # eye centre on the image's left (the person's right eye)
+    [0.7578, 0.2045],   # eye centre on the image's right
+    [0.4748, 0.5060],   # nose tip
+    [0.2445, 0.7261],   # mouth corner on the image's left
+    [0.7097, 0.7321],   # mouth corner on the image's right
 ])
 
 
@@ -74,15 +71,17 @@ def aligned_chip(image: np.ndarray, points: np.ndarray, size: int, padding: floa
 
 
 def warp_chip(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
-    """Cut the size x size chip that the 2x3 image -> chip `matrix` defines, antialiased as dlib's is.
+    """Cut the size x size chip that the 2x3 image -> chip `matrix` defines, sharp but not aliased.
 
-    dlib's extract_image_chip halves the image with a 5-tap Gaussian ([1 4 6 4 1] / 16, dlib's
-    pyramid_down<2>, which is cv2.pyrDown's filter) until the chip is less than 2x smaller than what is
-    left, then samples bilinearly: the nets were trained on chips made so, so we do the same.
+    Bilinear sampling alone aliases a face many times the chip's size, so the face is first
+    halved with cv2.pyrDown (a 5-tap Gaussian, [1 4 6 4 1] / 16, as dlib's pyramid_down<2>)
+    while at least 4x would be left to shrink. dlib halves further, down to under 2x, but its
+    softer chips gave a worse age MAE here: +0.33 y [0.12, 0.56] against stopping at 4x on 2,053
+    faces in 1 MP groups and +0.24 y on UTKFace-dev (tools/landmark_study.py, README Accuracy).
     """
     scale = math.sqrt(abs(np.linalg.det(matrix[:, :2])))  # chip pixels per image pixel
     levels = 0
-    while scale * 2 ** (levels + 1) <= 1.0 + 1e-9:
+    while scale * 2 ** (levels + 2) <= 1.0 + 1e-9:
         levels += 1
     if levels:
         image, matrix = _pyramid_source(image, matrix, size, levels)
@@ -111,24 +110,3 @@ def _pyramid_source(image: np.ndarray, matrix: np.ndarray, size: int,
     # pyrDown's pixel j is centred on its source's pixel 2j.
     to_image = np.array([[step, 0, x0], [0, step, y0], [0, 0, 1]], np.float64)
     return small, matrix @ to_image
-
-
-# ---- dlib's 5-point alignment (today's path; removed once the detector's landmarks are wired) ----
-
-def landmark_rect(box: tuple[float, float, float, float], mapping: dict[str, float]) -> tuple[int, int, int, int]:
-    """(left, top, right, bottom) of the square the landmark model expects, for an (x1, y1, x2, y2) box."""
-    x1, y1, x2, y2 = box
-    w, h = x2 - x1, y2 - y1
-    cx = (x1 + x2) / 2 + mapping["dx"] * w
-    cy = (y1 + y2) / 2 + mapping["dy"] * h
-    side = mapping["side"] * math.sqrt(max(w * h, 1.0))
-    return (round(cx - side / 2), round(cy - side / 2), round(cx + side / 2), round(cy + side / 2))
-
-
-def dlib_chip(image: np.ndarray, box: tuple[float, float, float, float], predictor: Any,
-              size: int, padding: float) -> np.ndarray:
-    """The size x size dlib-aligned chip for the face in `box`, extracted from the original image."""
-    import dlib
-
-    shape = predictor.landmarks(image, landmark_rect(box, predictor.spec.input["box_to_rect"]))
-    return dlib.extract_image_chip(image, dlib.get_face_chip_details(shape, size, padding))
