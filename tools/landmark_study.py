@@ -22,10 +22,11 @@ pipeline's own detector (models/manifest.json).
      dlib          dlib's points, dlib's extract_image_chip
      dlib-cv2      dlib's points and template, cv2.pyrDown halvings to under 2x then a bilinear
                    warpAffine, dlib's own rule (checks that cv2 reproduces dlib's extraction)
-     yunet-linear  YuNet points, TEMPLATE, one bilinear warpAffine, no antialiasing
+     yunet-5pt     all 5 YuNet points (mouth corners too), the shipped warp
+     yunet-linear  YuNet's eyes and nose tip (chips.ALIGN_POINTS), one bilinear warpAffine
      yunet-box     the same after shrinking the face by a whole factor with INTER_AREA
-     yunet-pyr2    YuNet points, dlib's rule (halvings to under 2x)
-     yunet         YuNet points, handler.chips.aligned_chip (what ships: halvings while 4x is left)
+     yunet-pyr2    the same with dlib's rule (cv2.pyrDown halvings to under 2x)
+     yunet         handler.chips.aligned_chip, what ships: eyes and nose tip, halvings while 4x is left
    Printed: gender accuracy (argmax) and age MAE on the faces, the paired difference
    to `dlib` with a 95 % bootstrap interval (2,000 resamples of faces), agreement
    with dlib's answers, and the time per face of each alignment.
@@ -65,7 +66,8 @@ PADDING = 0.2
 # A detector box -> the square dlib's HOG detector draws (the seed's constants for res10 boxes, from
 # tools/chip_study.py); refitted for YuNet's boxes by fit_box_to_rect().
 BOX_TO_RECT = {"dx": 0.0145, "dy": 0.04, "side": 0.9845}
-METHODS = ("dlib", "dlib-cv2", "yunet-linear", "yunet-box", "yunet-pyr2", "yunet")
+METHODS = ("dlib", "dlib-cv2", "yunet-5pt", "yunet-linear", "yunet-box", "yunet-pyr2", "yunet")
+EYES_NOSE = list(chips.ALIGN_POINTS)
 # dlib's own template for its 5-point model (get_face_chip_details, dlib/image_transforms/interpolation.h):
 # outer and inner corner of the image's right eye, the same of the left eye, the nose base.
 DLIB_TEMPLATE = np.array([[0.8595674595992, 0.2134981538014], [0.6460604764104, 0.2289674387677],
@@ -191,15 +193,18 @@ def make_chips(method: str, image: np.ndarray, rec: dict, dl: Dlib, template: np
         return dl.chip(image, rec["shape"])
     if method == "dlib-cv2":
         return dlib_rule_chip(image, chips.chip_matrix(dlib_points(rec["shape"]), CHIP, PADDING, DLIB_TEMPLATE), CHIP)
+    m3 = chips.chip_matrix(rec["ypts"][EYES_NOSE], CHIP, PADDING, template[EYES_NOSE])
+    if method == "yunet-5pt":
+        return chips.warp_chip(image, chips.chip_matrix(rec["ypts"], CHIP, PADDING, template), CHIP)
     if method == "yunet-pyr2":
-        return dlib_rule_chip(image, chips.chip_matrix(rec["ypts"], CHIP, PADDING, template), CHIP)
+        return dlib_rule_chip(image, m3, CHIP)
     if method == "yunet-linear":
-        return cv2.warpAffine(image, chips.chip_matrix(rec["ypts"], CHIP, PADDING, template), (CHIP, CHIP),
-                              flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        return cv2.warpAffine(image, m3, (CHIP, CHIP), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                              borderValue=0)
     if method == "yunet-box":
-        return box_chip(image, chips.chip_matrix(rec["ypts"], CHIP, PADDING, template), CHIP)
+        return box_chip(image, m3, CHIP)
     if method == "yunet":
-        return chips.aligned_chip(image, rec["ypts"], CHIP, PADDING, template)
+        return chips.aligned_chip(image, rec["ypts"], CHIP, PADDING)
     raise ValueError(method)
 
 
@@ -277,7 +282,7 @@ def timing(recs: list[dict], dl: Dlib, template: np.ndarray, repeats: int = 5) -
         dl.chip(r["image"], dl.shape(r["image"], r["box"]))
 
     def yunet_path(r):
-        chips.aligned_chip(r["image"], r["ypts"], CHIP, PADDING, template)
+        chips.aligned_chip(r["image"], r["ypts"], CHIP, PADDING)
 
     times: dict[str, list[float]] = {"dlib (landmarks + chip)": [], "yunet points (warp)": []}
     sample = recs[::5]
@@ -310,7 +315,7 @@ def groups(data: Path, models, dl: Dlib, template: np.ndarray, min_faces: int, s
     print("| canvas | face px | faces | found | chips | gender % | age MAE | gender vs dlib, pp [95 % CI] "
           "| MAE vs dlib [95 % CI] |")
     print("|---|---|---|---|---|---|---|---|---|")
-    kinds = ("dlib", "yunet-linear", "yunet-pyr2", "yunet")
+    kinds = ("dlib", "yunet-5pt", "yunet-linear", "yunet-pyr2", "yunet")
     for canvas_name, (width, height) in CANVASES.items():
         back = background(width, height)
         pooled: dict[str, list] = {k: [[], []] for k in kinds}
