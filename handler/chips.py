@@ -1,28 +1,52 @@
-"""Aligned face chips for the attribute nets, from the detector's 5 landmarks.
+"""Aligned face chips for the attribute nets.
 
-The Cydral nets were trained on dlib 5-point aligned chips (padding 0.2): dlib's
-`get_face_chip_details` fits a similarity transform from its 5 landmarks (eye
-corners, nose base) onto a mean-face template in a unit square, widened by the
-padding on every side, and `extract_image_chip` cuts that square. YuNet's 5
-points are other points (eye centres, nose tip, mouth corners), so TEMPLATE below
-is where they fall in dlib's unit square: fitted by tools/landmark_study.py on
-UTKFace-dev by mapping each face's YuNet points through its dlib chip transform
-and averaging (the least-squares template for matching dlib's chips; see
-docs/ or README "Accuracy" for the study's numbers).
+The Cydral nets were trained on dlib 5-point aligned chips (padding 0.2).
+Naive crops of the detector box give unstable answers, so we do what the nets
+expect: map the detector box to the square dlib's own detector would have drawn
+(constants in the manifest, fitted by tools/chip_study.py), run dlib's 5-point
+landmark model in it, and let dlib cut the rotated, scaled chip (`aligned_chip`,
+what the pipeline uses).
 
-The chip is a closed-form least-squares similarity (Umeyama without reflection)
-from the points to the template, then one bilinear `cv2.warpAffine`; a face more
-than 4x the chip's size is first halved with cv2.pyrDown (see `warp_chip`).
+dlib's landmark model reads grey intensity as (r + g + b) / 3 and chip
+extraction copies channels as they are, so BGR arrays go in unchanged and
+BGR chips come out: no colour conversion of the whole photo.
 
-Channels are copied as they are, so BGR photos give BGR chips.
+`landmark_chip` cuts the chip from the detector's own 5 points instead (YuNet's eye
+centres, nose tip and mouth corners), with no landmark model: TEMPLATE is where those
+points fall in dlib's face frame, fitted by tools/landmark_study.py. It matched dlib's
+chips on UTKFace-dev but read turned faces worse (the study's numbers are in docs/
+accuracy.md), so the pipeline does not use it yet; it is kept, tested, for that study.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import cv2
 import numpy as np
+
+
+def landmark_rect(box: tuple[float, float, float, float], mapping: dict[str, float]) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) of the square the landmark model expects, for an (x1, y1, x2, y2) box."""
+    x1, y1, x2, y2 = box
+    w, h = x2 - x1, y2 - y1
+    cx = (x1 + x2) / 2 + mapping["dx"] * w
+    cy = (y1 + y2) / 2 + mapping["dy"] * h
+    side = mapping["side"] * math.sqrt(max(w * h, 1.0))
+    return (round(cx - side / 2), round(cy - side / 2), round(cx + side / 2), round(cy + side / 2))
+
+
+def aligned_chip(image: np.ndarray, box: tuple[float, float, float, float], predictor: Any,
+                 size: int, padding: float) -> np.ndarray:
+    """The size x size aligned chip for the face in `box`, extracted from the original image."""
+    import dlib
+
+    shape = predictor.landmarks(image, landmark_rect(box, predictor.spec.input["box_to_rect"]))
+    return dlib.extract_image_chip(image, dlib.get_face_chip_details(shape, size, padding))
+
+
+# ---- alignment from the detector's 5 points (tools/landmark_study.py) ----
 
 # YuNet's points, in its order (handler.detection.Detection.landmarks), in dlib's unit face
 # frame before padding (x right, y down; dlib's own template has the eye corners at y 0.21-0.23
@@ -70,7 +94,7 @@ def chip_matrix(points: np.ndarray, size: int, padding: float, template: np.ndar
     return similarity(points, template_pixels(size, padding, template))
 
 
-def aligned_chip(image: np.ndarray, landmarks: np.ndarray, size: int, padding: float) -> np.ndarray:
+def landmark_chip(image: np.ndarray, landmarks: np.ndarray, size: int, padding: float) -> np.ndarray:
     """The size x size aligned chip of the face whose 5 YuNet landmarks (image pixels) are given;
     black beyond the image."""
     use = list(ALIGN_POINTS)

@@ -302,7 +302,7 @@ def attribute_probs(image: np.ndarray, faces: list[Face], models: Models) -> tup
     """The attribute nets' raw outputs per face, mirror-averaged: gender [N, 2] and age [N, len(values)]."""
     gender_net, age_net = models["gender"], models["age"]
     size = max(gender_net.spec.input_size[0], age_net.spec.input_size[0])
-    chips = [aligned_chip(image, np.asarray(face.landmarks, np.float64), size, age_net.spec.input["chip_padding"])
+    chips = [aligned_chip(image, face.raw_box, models["landmarks"], size, age_net.spec.input["chip_padding"])
              for face in faces]
     return mirror_averaged(gender_net, chips), mirror_averaged(age_net, chips)
 
@@ -324,7 +324,7 @@ def analyze_faces(image: np.ndarray, models: Models, options: Options,
                   timings: dict[str, float] | None = None) -> list[Face]:
     """All faces in a BGR image as pipeline records, best first; the top `max_faces` get age, gender and quality."""
     timings = {} if timings is None else timings
-    image = np.ascontiguousarray(image)  # the detector's C library reads rows at the array's stride, not views
+    image = np.ascontiguousarray(image)  # dlib refuses strided views such as crops
     t0 = time.perf_counter()
     faces = rank_faces(image, detect_faces(image, models, options.min_confidence, options.detail,
                                            options.detect_max_side))

@@ -10,7 +10,6 @@ import numpy as np
 
 from handler import runtime
 from handler.annotate import annotate
-from handler.chips import TEMPLATE
 from handler.config import SETTINGS
 from handler.imaging import decode, encode_jpeg, encode_jpeg_within, fit_long_side, load
 from handler.logs import log
@@ -139,8 +138,7 @@ def warm_up() -> None:
                    max_pixels=SETTINGS.max_pixels)
     analyze(image, models, DEFAULT_OPTIONS)
     face = Face(raw_box=(240.0, 160.0, 400.0, 320.0), box={"x": 240, "y": 160, "width": 160, "height": 160},
-                detection_confidence=1.0, inside=1.0, analyzed=True,
-                landmarks=tuple((240 + 160 * x, 160 + 160 * y) for x, y in TEMPLATE.tolist()))
+                detection_confidence=1.0, inside=1.0, analyzed=True)
     attributes(image, [face], models, DEFAULT_OPTIONS)
     face.label = face_label(face, models.calibration)
     encode_jpeg(annotate(image, [face.public()]), SETTINGS.jpeg_quality)

@@ -68,6 +68,7 @@ MODEL_INCLUDE = (
     "*.onnx",
     "*.so",  # libfacedetection (YuNet, weights compiled in)
     "*.so.*",  # its OpenMP runtime, libgomp-<hash>.so.1.0.0
+    "*.dat",  # dlib shape predictor (5-point face landmarks)
     "manifest.json",
     "calibration.json",  # fitted by `make calibrate`, pinned by the manifest
     "notices/*",

@@ -133,10 +133,9 @@ def report(dump: Dump, seeds: int) -> None:
 
 
 def fitted_for(manifest: dict) -> dict:
-    """The sha256 of each file of the nets the calibration depends on (handler.calibration.FITTED_NETS;
-    not imported: importing handler loads the nets)."""
+    """The sha256 of each file of the nets the calibration depends on."""
     return {key: {role: f["sha256"] for role, f in manifest["nets"][key]["files"].items()}
-            for key in ("detector", "gender", "age")}
+            for key in ("detector", "landmarks", "gender", "age")}
 
 
 def write(dump: Dump, folder: Path, model_dir: Path) -> Path:

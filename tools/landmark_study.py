@@ -26,7 +26,7 @@ pipeline's own detector (models/manifest.json).
      yunet-linear  YuNet's eyes and nose tip (chips.ALIGN_POINTS), one bilinear warpAffine
      yunet-box     the same after shrinking the face by a whole factor with INTER_AREA
      yunet-pyr2    the same with dlib's rule (cv2.pyrDown halvings to under 2x)
-     yunet         handler.chips.aligned_chip, what ships: eyes and nose tip, halvings while 4x is left
+     yunet         handler.chips.landmark_chip, what ships: eyes and nose tip, halvings while 4x is left
    Printed: gender accuracy (argmax) and age MAE on the faces, the paired difference
    to `dlib` with a 95 % bootstrap interval (2,000 resamples of faces), agreement
    with dlib's answers, and the time per face of each alignment.
@@ -204,7 +204,7 @@ def make_chips(method: str, image: np.ndarray, rec: dict, dl: Dlib, template: np
     if method == "yunet-box":
         return box_chip(image, m3, CHIP)
     if method == "yunet":
-        return chips.aligned_chip(image, rec["ypts"], CHIP, PADDING)
+        return chips.landmark_chip(image, rec["ypts"], CHIP, PADDING)
     raise ValueError(method)
 
 
@@ -282,7 +282,7 @@ def timing(recs: list[dict], dl: Dlib, template: np.ndarray, repeats: int = 5) -
         dl.chip(r["image"], dl.shape(r["image"], r["box"]))
 
     def yunet_path(r):
-        chips.aligned_chip(r["image"], r["ypts"], CHIP, PADDING)
+        chips.landmark_chip(r["image"], r["ypts"], CHIP, PADDING)
 
     times: dict[str, list[float]] = {"dlib (landmarks + chip)": [], "yunet points (warp)": []}
     sample = recs[::5]

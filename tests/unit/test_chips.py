@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from handler.chips import TEMPLATE, aligned_chip, chip_matrix, similarity, template_pixels
+from handler.chips import TEMPLATE, chip_matrix, landmark_chip, similarity, template_pixels
 
 
 def _similarity(angle_deg: float, scale: float, tx: float, ty: float) -> np.ndarray:
@@ -65,7 +65,7 @@ def test_landmarks_land_on_the_template(angle: float, scale: float) -> None:
     face = template_pixels(size, padding)
     points = _apply(_similarity(angle, scale, 500.0, 480.0), face - 32)
     image = _dots((1000, 1000), points, radius=max(2, round(1.5 * scale)))
-    chip = aligned_chip(image, points, size, padding)
+    chip = landmark_chip(image, points, size, padding)
     assert chip.shape == (size, size, 3)
     found = _centroids(chip)
     # Each template point has a dot within a pixel of it.
@@ -92,7 +92,7 @@ def test_a_large_face_is_shrunk_without_aliasing(scale: float) -> None:
     stripes = np.zeros((1200, 1200, 3), np.uint8)
     stripes[:, ::2] = 255
     points = _apply(_similarity(0.0, scale, 600.0, 600.0), template_pixels(64, 0.2) - 32)
-    chip = aligned_chip(stripes, points, 64, 0.2).astype(np.float64)
+    chip = landmark_chip(stripes, points, 64, 0.2).astype(np.float64)
     assert abs(chip.mean() - 127.5) < 8 and chip.std() < 25
     plain = cv2.warpAffine(stripes, chip_matrix(points, 64, 0.2), (64, 64), flags=cv2.INTER_LINEAR)
     assert abs(plain.mean() - 127.5) > 50 or plain.std() > 50
@@ -101,10 +101,10 @@ def test_a_large_face_is_shrunk_without_aliasing(scale: float) -> None:
 def test_a_face_off_the_image_gives_a_black_border_not_an_error() -> None:
     image = np.full((100, 100, 3), 200, np.uint8)
     points = _apply(_similarity(0.0, 2.0, -40.0, -40.0), template_pixels(64, 0.2))
-    chip = aligned_chip(image, points, 64, 0.2)
+    chip = landmark_chip(image, points, 64, 0.2)
     assert chip.shape == (64, 64, 3) and chip[0, 0].tolist() == [0, 0, 0] and chip[-1, -1].tolist() == [200, 200, 200]
     far = _apply(_similarity(0.0, 4.0, 5000.0, 5000.0), template_pixels(64, 0.2))
-    assert not aligned_chip(image, far, 64, 0.2).any()
+    assert not landmark_chip(image, far, 64, 0.2).any()
 
 
 def test_a_face_under_four_times_the_chip_is_warped_in_one_step() -> None:
@@ -113,4 +113,4 @@ def test_a_face_under_four_times_the_chip_is_warped_in_one_step() -> None:
     image = rng.integers(0, 256, (400, 400, 3), np.uint8)
     points = _apply(_similarity(12.0, 3.9, 200.0, 200.0), template_pixels(64, 0.2) - 32)
     plain = cv2.warpAffine(image, chip_matrix(points, 64, 0.2), (64, 64), flags=cv2.INTER_LINEAR)
-    np.testing.assert_array_equal(aligned_chip(image, points, 64, 0.2), plain)
+    np.testing.assert_array_equal(landmark_chip(image, points, 64, 0.2), plain)

@@ -33,7 +33,7 @@ def test_first_analysis_is_cold_then_warm() -> None:
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == [True, False, False]
     loaded = [json.loads(line) for line in proc.stdout.splitlines() if '"model_loaded"' in line]
-    assert [e["net"] for e in loaded] == ["detector", "gender", "age"]
+    assert [e["net"] for e in loaded] == ["detector", "landmarks", "gender", "age"]
     assert all(e["load_ms"] > 0 and e["warm_ms"] > 0 for e in loaded)
 
 
