@@ -170,6 +170,16 @@ def collect(data: Path, models, limit: int | None = None) -> list[dict]:
     return recs
 
 
+TURNED = 0.15
+
+
+def yaw(points: np.ndarray) -> float:
+    """How turned a face is: the nose tip's sideways offset from the eyes' midpoint, in eye distances."""
+    left, right, nose = points[0], points[1], points[2]
+    axis = right - left
+    return abs(float(np.dot(nose - (left + right) / 2, axis) / np.dot(axis, axis)))
+
+
 def fit_template(recs: list[dict], dl: Dlib) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """YuNet's and dlib's points in dlib's unit frame: the YuNet template (mean), its spread, dlib's check."""
     yun = np.array([to_unit_frame(r["ypts"], dl.frame(r["shape"])) for r in recs])
@@ -411,6 +421,9 @@ def main(argv: list[str] | None = None) -> dict:
               "template": template.tolist(), "spread": spread.tolist()}
     report["all"] = score(both, preds, "All faces found")
     report["held_out"] = score([r for r in both if r["i"] % 2 == 1], preds, "Odd rows (not used to fit the template)")
+    turned = [r for r in both if yaw(r["ypts"]) > TURNED]
+    report["turned"] = score(turned, preds, f"Turned faces (YuNet's nose tip off the eyes' midpoint by more than "
+                                            f"{TURNED:g} of the eye distance)")
     report["timing_ms"] = timing(both, dl, template)
     if args.groups:
         report["groups"] = groups(args.data, models, dl, template, args.group_faces)
