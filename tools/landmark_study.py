@@ -154,7 +154,7 @@ def dlib_points(shape) -> np.ndarray:
 
 def collect(data: Path, models, limit: int | None = None) -> list[dict]:
     """Per labelled face: the pipeline's best face (box and YuNet's 5 points), or nothing."""
-    from handler.labels import read_labels
+    from evaluation.labels import read_labels
     from handler.pipeline import detect_faces, rank_faces
 
     recs = []
@@ -315,7 +315,7 @@ def groups(data: Path, models, dl: Dlib, template: np.ndarray, min_faces: int, s
     sys.path.insert(0, str(ROOT / "tools"))
     from group_recall import CANVASES, SIZES, background, face_stream, grid, paste_canvas
 
-    from handler.labels import read_labels
+    from evaluation.labels import read_labels
 
     rng = np.random.default_rng(seed)
     stream = face_stream(data, rng)
