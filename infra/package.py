@@ -74,6 +74,7 @@ MODEL_INCLUDE = (
     "notices/*",
     "LICENSE*",
 )
+WEIGHT_SUFFIXES = (".caffemodel", ".prototxt.txt", ".onnx", ".dat")
 # Never copied from handler/.
 HANDLER_EXCLUDE_DIRS = {"tests", "__pycache__"}
 HANDLER_EXCLUDE_FILES = ("*.pyc", "*.pyo", "test_*.py", "*_test.py", "conftest.py")
@@ -374,6 +375,8 @@ def copy_models(src: Path, dest_root: Path) -> int:
     if manifest.is_file():
         nets = json.loads(manifest.read_text()).get("nets", {})
         named = {f["name"] for net in nets.values() for f in net.get("files", {}).values() if "name" in f}
+        # Weights the manifest no longer names (e.g. age-v1.onnx, left by an older `make models`) stay out.
+        picked = [p for p in picked if p.name in named or not p.name.endswith(WEIGHT_SUFFIXES)]
         missing = sorted(named - {p.relative_to(src).as_posix() for p in picked})
         if missing:
             raise SystemExit(
