@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8080
 
 .PHONY: install models verify-models fixtures chromium axe serve test test-fast bench eval eval-groups calibrate lint fuzz \
-        loadtest package clean backfill bench-backfill
+        loadtest package app image clean backfill bench-backfill
 
 install: $(VENV)/.installed models fixtures
 
@@ -91,10 +91,23 @@ loadtest: install
 
 # The Lambda zip, rebuilt when the code, models or runtime requirements change.
 ZIP := build/faceread-lambda.zip
+# What the zip, the container image and the Cloud Run sources are made of (besides pip's wheels).
+APP_SOURCES := requirements-lambda.txt infra/package.py $(shell find handler -name '*.py' -o -name '*.html') \
+  models/manifest.json models/calibration.json
 package: $(ZIP)
-$(ZIP): install requirements-lambda.txt infra/package.py $(shell find handler -name '*.py' -o -name '*.html') models/manifest.json models/calibration.json
+$(ZIP): install $(APP_SOURCES)
 	$(BIN)/python infra/package.py --python-version 3.12 --platform manylinux2014_x86_64 \
 	  --platform manylinux_2_28_x86_64 --out build/
+
+# handler/ + models/ exactly as the zip has them (infra/package.py's stage_app), for the
+# container image and the Cloud Run sources; `make image` builds the image from it (needs Docker).
+app: build/.app-staged
+build/.app-staged: install $(APP_SOURCES)
+	$(BIN)/python infra/package.py --app-only --out build/
+	touch $@
+
+image: app
+	docker build --platform linux/amd64 -f infra/Dockerfile -t faceread .
 
 clean:
 	rm -rf build .pytest_cache node_modules

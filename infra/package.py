@@ -27,6 +27,9 @@ provides them (they would add ~90 MB unzipped). A test that imports the
 handler from the unpacked zip must add boto3 from the build venv explicitly,
 as "what the runtime provides" -- see runtime_provided_dir().
 
+`--app-only` does step 3 alone, into <out>/app/ (`make app`): the tree infra/Dockerfile copies
+and infra/gcp/deploy*.sh upload, so the image and the Cloud Run sources ship what the zip ships.
+
 Exit codes: 0 ok, 1 build/verification failure, 2 over the size limit.
 """
 
@@ -55,6 +58,8 @@ ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_UNZIPPED_LIMIT = 262_144_000  # bytes: function code + all layers, unzipped
 LAMBDA_DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024  # zipped, for a direct API upload
 ZIP_NAME = "faceread-lambda.zip"
+# <out>/app/: handler/ + models/ alone, staged by --app-only for infra/Dockerfile and infra/gcp/.
+APP_DIR = "app"
 # Lambda python3.12 = Amazon Linux 2023 (glibc 2.34): manylinux wheels up to
 # _2_34 run there. pip matches --platform tags exactly, so name each one, in
 # order of preference (manylinux2014 = manylinux_2_17).
@@ -363,6 +368,16 @@ def copy_handler(src: Path, dest_root: Path) -> int:
     return n
 
 
+def stage_app(handler_dir: Path, models_dir: Path, dest_root: Path) -> tuple[int, int]:
+    """Copy our code and models (the application tree) into *dest_root*: (handler files, model files).
+
+    The one selection every way of shipping uses: the zip's stage, the container image's build
+    context (infra/Dockerfile COPYs <out>/app/, made by `--app-only`) and the Cloud Run sources
+    (infra/gcp/deploy*.sh), so none of them keeps a list of files of its own.
+    """
+    return copy_handler(handler_dir, dest_root), copy_models(models_dir, dest_root)
+
+
 def copy_models(src: Path, dest_root: Path) -> int:
     if not src.is_dir():
         raise SystemExit(f"error: model directory {src} does not exist (run `make models`)")
@@ -635,6 +650,9 @@ def main(argv=None) -> int:
     ap.add_argument("--requirements", default=str(ROOT / "requirements-lambda.txt"))
     ap.add_argument("--handler-dir", default=str(ROOT / "handler"))
     ap.add_argument("--models-dir", default=str(ROOT / "models"))
+    ap.add_argument("--app-only", action="store_true",
+                    help=f"only stage handler/ + models/ into <out>/{APP_DIR}/ (the container image's and "
+                         "Cloud Run's tree; no pip, no zip)")
     ap.add_argument("--no-strip", action="store_true", help="don't strip shared libraries")
     ap.add_argument("--no-verify", action="store_true", help="skip the unzip + import + forward smoke test")
     ap.add_argument("--verify-python", help="interpreter for the smoke test (default: find python<version>)")
@@ -645,6 +663,13 @@ def main(argv=None) -> int:
     out = Path(args.out)
     if not out.is_absolute():
         out = Path.cwd() / out
+    if args.app_only:
+        app = out / APP_DIR
+        if app.exists():
+            shutil.rmtree(app)
+        n_code, n_models = stage_app(Path(args.handler_dir), Path(args.models_dir), app)
+        print(f"{app}: {n_code} handler files, {n_models} model files (the zip's handler/ and models/)")
+        return 0
     stage = out / "lambda"
     zip_path = out / ZIP_NAME
     t_start = time.monotonic()
@@ -714,10 +739,9 @@ def main(argv=None) -> int:
         record("strip --strip-unneeded (ELF with symbols)", f"{n} stripped, {kept} left as-is")
 
     # 3. our code + models ---------------------------------------------------
-    n = copy_handler(Path(args.handler_dir), stage)
-    record("+ handler/ (no tests, caches or dev tools)", f"{n} files")
-    n = copy_models(Path(args.models_dir), stage)
-    record("+ models/ (MODEL_INCLUDE)", f"{n} files")
+    n_code, n_models = stage_app(Path(args.handler_dir), Path(args.models_dir), stage)
+    record("+ handler/ (no tests, caches or dev tools) + models/ (MODEL_INCLUDE)",
+           f"{n_code} + {n_models} files")
     # /var/task is read-only on Lambda: without shipped bytecode every cold start
     # compiles numpy's and our sources again. unchecked-hash pycs ignore the zip's
     # fixed timestamps.

@@ -31,12 +31,15 @@ case "$ACTION" in deploy | execute | all) ;; *) die "unknown action '$ACTION' (d
 
 deploy() {
   [[ -f "$ROOT/models/manifest.json" ]] || die "models/ is empty: run \`make models\` first"
-  stage="$(mktemp -d)"
-  trap 'rm -rf "$stage"' EXIT
-  tar -C "$ROOT" -cf - --exclude='__pycache__' --exclude='*.py[co]' handler | tar -C "$stage" -xf -
-  mkdir -p "$stage/models"
-  # manifest.json and every weight file (fetch.py is the download tool, not needed at run time).
-  find "$ROOT/models" -maxdepth 1 -type f ! -name '*.py' -exec cp -- {} "$stage/models/" \;
+  stage_root="$(mktemp -d)"
+  trap 'rm -rf "$stage_root"' EXIT
+  stage="$stage_root/app"
+  # handler/ + models/ exactly as the Lambda zip and the container image have them
+  # (infra/package.py's one selection; it also checks every model file's sha256).
+  local python
+  python="${PYTHON:-$([[ -x "$ROOT/.venv/bin/python" ]] && echo "$ROOT/.venv/bin/python" || echo python3)}"
+  "$python" "$ROOT/infra/package.py" --app-only --out "$stage_root" >/dev/null ||
+    die "staging handler/ and models/ failed (infra/package.py --app-only)"
   cp "$ROOT/requirements.txt" "$stage/"
   # The buildpack's default process; job.yaml's `command` runs handler.gcs_job anyway.
   echo "web: python -m handler.gcs_job" >"$stage/Procfile"

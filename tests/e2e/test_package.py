@@ -23,7 +23,7 @@ from servers import moto_server
 ROOT = Path(__file__).resolve().parents[2]
 ZIP = ROOT / "build" / "faceread-lambda.zip"
 sys.path.insert(0, str(ROOT / "infra"))
-from package import HANDLER_DEV_ONLY, find_python, runtime_provided_dir  # noqa: E402
+from package import HANDLER_DEV_ONLY, find_python, runtime_provided_dir, stage_app  # noqa: E402
 
 PYTHON312 = find_python("3.12", None)
 
@@ -66,6 +66,20 @@ def test_zip_holds_every_served_module_and_no_dev_tool() -> None:
     dev_only = {f"handler/{name}" for name in HANDLER_DEV_ONLY}
     assert "handler/evaluate.py" in dev_only and not shipped & dev_only
     assert shipped == source - dev_only
+
+
+def test_zip_and_image_tree_are_the_same(tmp_path: Path) -> None:
+    """The zip's handler/ and models/ are, byte for byte, the tree `make app` stages for the
+    container image and the Cloud Run sources (tests/unit/test_dockerfile.py follows it into the image)."""
+    if not ZIP.is_file():
+        pytest.fail(f"{ZIP} is missing: run `make package` (make test does)")
+    stage_app(ROOT / "handler", ROOT / "models", tmp_path)
+    staged = {p.relative_to(tmp_path).as_posix(): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    with zipfile.ZipFile(ZIP) as zf:
+        zipped = {n: zf.read(n) for n in zf.namelist()
+                  if n.startswith(("handler/", "models/")) and "__pycache__/" not in n}
+    assert sorted(zipped) == sorted(staged)
+    assert [n for n in staged if zipped[n] != staged[n]] == []
 
 
 def test_package_runs_api_gateway_and_s3_events(unpacked) -> None:

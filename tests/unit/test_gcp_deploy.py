@@ -17,9 +17,13 @@ from deploy_files import DEPLOY_SH
 
 GCLOUD = """#!/bin/sh
 printf '%s\\n' "$*" >> "{calls}"
+for arg in "$@"; do  # the uploaded source tree, as `gcloud functions deploy` would send it
+  case "$arg" in --source=*) (cd "${{arg#--source=}}" && find . -type f | sort) > "{calls}.source" ;; esac
+done
 case "$*" in
   "run services replace "*) cp "$4" "{rendered}" ;;
   "functions describe "*) echo https://faceread-http-demo.a.run.app ;;
+  "storage service-agent "*) echo service-42@gs-project-accounts.iam.gserviceaccount.com ;;
 esac
 exit 0
 """
@@ -112,3 +116,70 @@ def test_bad_settings_stop_before_any_gcloud_call(tmp_path: Path, setting: str, 
     assert done.returncode == 1
     assert message in done.stderr
     assert calls == []
+
+
+def test_storage_trigger_may_invoke_the_private_function(tmp_path: Path) -> None:
+    """Eventarc, "Roles and permissions for Cloud Run functions targets": the trigger's service
+    account needs roles/run.invoker on an authenticated function, eventReceiver on the project,
+    and the Cloud Storage service agent needs pubsub.publisher for direct Storage events."""
+    done, calls = deploy(tmp_path, "gcs")
+    assert done.returncode == 0, done.stderr
+    gcs = one(calls, "functions deploy faceread-gcs").split()
+    assert "--no-allow-unauthenticated" in gcs
+    trigger_sa = next(a.split("=", 1)[1] for a in gcs if a.startswith("--trigger-service-account="))
+    invoker = one(calls, "run services add-iam-policy-binding faceread-gcs").split()
+    assert f"--member=serviceAccount:{trigger_sa}" in invoker and "--role=roles/run.invoker" in invoker
+    # granted once the function (its Cloud Run service) exists
+    assert calls.index(one(calls, "functions deploy faceread-gcs")) < calls.index(" ".join(invoker))
+    receiver = one(calls, "projects add-iam-policy-binding demo --member=serviceAccount:" + trigger_sa)
+    assert "--role=roles/eventarc.eventReceiver" in receiver.split()
+    publisher = one(calls, "projects add-iam-policy-binding demo --member=serviceAccount:service-42@gs-project")
+    assert "--role=roles/pubsub.publisher" in publisher.split()
+
+
+def test_functions_ship_the_zips_handler_and_models(tmp_path: Path) -> None:
+    """The uploaded source is infra/package.py's staged tree (calibration.json and the landmark
+    model included, dev tools left out) plus main.py and requirements.txt."""
+    import sys
+    sys.path.insert(0, str(DEPLOY_SH.parents[1]))
+    from package import stage_app
+
+    done, _ = deploy(tmp_path, "http")
+    assert done.returncode == 0, done.stderr
+    uploaded = set((tmp_path / "calls.source").read_text().split())
+    stage_app(DEPLOY_SH.parents[2] / "handler", DEPLOY_SH.parents[2] / "models", tmp_path / "app")
+    expected = {f"./{p.relative_to(tmp_path / 'app').as_posix()}" for p in (tmp_path / "app").rglob("*") if p.is_file()}
+    assert "./models/calibration.json" in expected
+    assert uploaded == expected | {"./main.py", "./requirements.txt"}
+
+
+def test_backfill_job_image_is_built_from_the_same_tree(tmp_path: Path) -> None:
+    """infra/gcp/deploy_job.sh builds its image (buildpacks) from infra/package.py's staged tree too."""
+    import sys
+    sys.path.insert(0, str(DEPLOY_SH.parents[1]))
+    from package import stage_app
+
+    calls_file = tmp_path / "calls"
+    stub = tmp_path / "bin" / "gcloud"
+    stub.parent.mkdir()
+    # `gcloud builds submit DIR ...`: record the tree it would upload
+    stub.write_text(f"""#!/bin/sh
+printf '%s\\n' "$*" >> "{calls_file}"
+case "$*" in
+  "builds submit "*) (cd "$3" && find . -type f | sort) > "{calls_file}.source" ;;
+esac
+exit 0
+""")
+    stub.chmod(0o755)
+    env = {"PATH": f"{stub.parent}:{os.environ['PATH']}", "HOME": str(tmp_path), "PROJECT": "demo",
+           "INPUT_BUCKET": "demo-in", "OUTPUT_BUCKET": "demo-out"}
+    done = subprocess.run(["bash", str(DEPLOY_SH.with_name("deploy_job.sh")), "deploy"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    stage_app(DEPLOY_SH.parents[2] / "handler", DEPLOY_SH.parents[2] / "models", tmp_path / "app")
+    expected = {f"./{p.relative_to(tmp_path / 'app').as_posix()}" for p in (tmp_path / "app").rglob("*") if p.is_file()}
+    uploaded = set((tmp_path / "calls.source").read_text().split())
+    assert uploaded == expected | {"./requirements.txt", "./Procfile"}
+    calls = calls_file.read_text().splitlines()
+    viewer = one(calls, "storage buckets add-iam-policy-binding gs://demo-in").split()
+    assert viewer[-1] == "--role=roles/storage.objectViewer"

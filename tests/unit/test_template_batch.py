@@ -41,12 +41,7 @@ def test_upload_queue_dlq_and_event_source_mapping(tpl: dict, res: dict) -> None
     queue = res["UploadQueue"]["Properties"]
     assert queue["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": ["UploadDeadLetterQueue", "Arn"]},
                                       "maxReceiveCount": {"Ref": "UploadMaxReceiveCount"}}
-    # Visibility timeout >= 6x the function timeout (AWS's guidance for SQS event sources).
-    assert queue["VisibilityTimeout"] == {"Ref": "UploadQueueVisibilityTimeout"}
-    assert int(params["UploadQueueVisibilityTimeout"]["Default"]) >= 6 * int(params["FunctionTimeout"]["Default"])
-    rule = tpl["Rules"]["UploadQueueVisibilityFollowsTimeout"]  # changing one without the other fails the deploy
-    assert rule["RuleCondition"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "FunctionTimeout"}, "30"]}]}
-    assert res["UploadDeadLetterQueue"]["Properties"]["MessageRetentionPeriod"] == 1209600
+    # The visibility timeout, receive count and retentions: tests/unit/test_template_timeouts.py.
     fn = res["FaceReadFunction"]["Properties"]
     [sqs] = [e["Properties"] for e in fn["Events"].values() if e["Type"] == "SQS"]
     assert sqs["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -98,7 +93,7 @@ def definition(res: dict) -> dict:
     text, local_names = res["BackfillStateMachine"]["Properties"]["DefinitionString"]["Fn::Sub"]
     values = {"BackfillBatchSize": "20", "BackfillMaxConcurrency": "100", "BackfillToleratedFailurePercentage": "5",
               "AWS::Partition": "aws", "FunctionAlias": "arn:aws:lambda:us-east-1:1:function:f:live",
-              "OutputBucketName": "out"}
+              "OutputBucketName": "out", "ChildExecutionType": "EXPRESS"}
     assert set(re.findall(r"\$\{([^}]+)\}", text)) <= set(values) and set(local_names) <= set(values)
     return json.loads(re.sub(r"\$\{([^}]+)\}", lambda m: values[m.group(1)], text))
 

@@ -1,0 +1,266 @@
+"""Faults the bulk paths promise to survive, shown with real parts: moto's S3 and SQS in server mode
+on 127.0.0.1, the real handler, real nets on real photos, real threads.
+
+- A poison upload (an object S3 stores but won't serve: GLACIER) is retried until the upload queue's
+  redrive policy moves it to the dead-letter queue, while the good uploads of its batch are done
+  once and never redelivered (ReportBatchItemFailures). The queue is polled the way Lambda's event
+  source mapping does it: receive, invoke, delete what the answer doesn't list as failed, leave the
+  rest to come back after the visibility timeout (which the test lets elapse at once).
+- A Batch Operations task whose object vanished mid-job (before its task ran, or between the
+  handler's HEAD and its GET) is a PermanentFailure and leaves no result behind.
+- Several workers given the same object at once (at-least-once delivery, a redriven message, a
+  Batch Operations retry) leave one result: every write of the JSON and of the image is the same
+  bytes, and a reader polling meanwhile never sees a torn or mismatched result.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import threading
+import time
+from urllib.parse import quote_plus
+
+import boto3
+import cv2
+import numpy as np
+import pytest
+from deploy_files import load_template
+from helpers import fixture_bytes, load_event
+
+from handler import aws
+
+BUCKET = "faceread-faults"
+# Longer than any invocation here takes, as the template's 6 x FunctionTimeout is; the test skips
+# the clock for the messages the handler reports failed (their visibility timeout "elapses" at once).
+VISIBILITY_S = 60
+
+
+@pytest.fixture(scope="module", autouse=True)
+def bucket(s3) -> None:
+    s3.create_bucket(Bucket=BUCKET)
+
+
+def keys_under(s3, bucket: str, prefix: str) -> set[str]:
+    return {o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])}
+
+
+# ----------------------------------------------------------------------------------- (a) poison upload
+@pytest.fixture(scope="module")
+def upload_queue(s3):
+    """The template's queue pair on moto: redrive after UploadMaxReceiveCount (its default) receives."""
+    max_receives = int(load_template()["Parameters"]["UploadMaxReceiveCount"]["Default"])
+    sqs = boto3.client("sqs", endpoint_url=s3.meta.endpoint_url)
+    dlq = sqs.create_queue(QueueName="faults-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue = sqs.create_queue(QueueName="faults-uploads", Attributes={
+        "VisibilityTimeout": str(VISIBILITY_S),
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receives)})})
+    queue = queue["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3.create_bucket(Bucket="faceread-faults-queued")
+    s3.put_bucket_notification_configuration(Bucket="faceread-faults-queued", NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]})
+    return sqs, queue, dlq, max_receives
+
+
+def lambda_poll(sqs, queue: str) -> dict:
+    """One ReceiveMessage, shaped into the event Lambda's SQS event source mapping invokes with."""
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, AttributeNames=["All"],
+                                   WaitTimeSeconds=0).get("Messages", [])
+    sample = load_event("sqsS3Event.json")["Records"][0]
+    return {"Records": [{**sample, "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"],
+                         "body": m["Body"], "attributes": m["Attributes"], "md5OfBody": m["MD5OfBody"]}
+                        for m in messages]}
+
+
+def upload_key(record: dict) -> str:
+    body = json.loads(record["body"])
+    return aws.s3_records(body)[0].key if "Records" in body else body.get("Event", "?")
+
+
+def test_poison_upload_ends_in_the_dlq_and_good_ones_are_not_redelivered(s3, upload_queue) -> None:
+    sqs, queue, dlq, max_receives = upload_queue
+    good = ["uploads/good-1.png", "uploads/good-2.png"]
+    for key in good:
+        s3.put_object(Bucket="faceread-faults-queued", Key=key, Body=fixture_bytes("camera.png"))
+    # Stored, notified, but unreadable until restored: GetObject answers InvalidObjectState, every time.
+    s3.put_object(Bucket="faceread-faults-queued", Key="uploads/poison.png", Body=fixture_bytes("camera.png"),
+                  StorageClass="GLACIER")
+
+    received: dict[str, list[str]] = {}  # upload key -> ApproximateReceiveCount of each delivery
+    batches = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        event = lambda_poll(sqs, queue)
+        if not event["Records"]:
+            break  # nothing visible, and nothing in flight: every failure was made visible again below
+        answer = aws.lambda_handler(event, None)
+        failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
+        batches.append(sorted(upload_key(r) for r in event["Records"]))
+        for record in event["Records"]:
+            received.setdefault(upload_key(record), []).append(record["attributes"]["ApproximateReceiveCount"])
+            if record["messageId"] not in failed:  # Lambda deletes what succeeded, nothing else
+                sqs.delete_message(QueueUrl=queue, ReceiptHandle=record["receiptHandle"])
+            else:  # the visibility timeout elapses: the message may be received again
+                sqs.change_message_visibility(QueueUrl=queue, ReceiptHandle=record["receiptHandle"],
+                                              VisibilityTimeout=0)
+
+    # One batch held the poison and both good uploads; only the poison came back.
+    assert {"uploads/poison.png", *good} <= set(batches[0])
+    assert all(received[key] == ["1"] for key in good), received
+    assert received["uploads/poison.png"] == [str(n) for n in range(1, max_receives + 1)]
+    dead = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])
+    assert [aws.s3_records(json.loads(m["Body"]))[0].key for m in dead] == ["uploads/poison.png"]
+    # The good uploads were analysed (once each); the poison left no result.
+    assert keys_under(s3, "faceread-faults-queued", "results/") == {
+        "results/good-1.png.json", "results/good-1.png.annotated.jpg",
+        "results/good-2.png.json", "results/good-2.png.annotated.jpg"}
+
+
+# --------------------------------------------------------------------------- (b) vanished mid-job
+def batch_task(key: str, task_id: str) -> dict:
+    """A schema 2.0 Batch Operations invocation for one task, as S3 sends it (the key URL-encoded)."""
+    event = copy.deepcopy(load_event("s3BatchOperationEventSchemaV2.json"))
+    task = event["tasks"][0]
+    task.update(taskId=task_id, s3Key=quote_plus(key, safe="/"), s3VersionId=None, s3Bucket=BUCKET)
+    event["job"]["userArguments"] = {}
+    return event
+
+
+class DeletesBetweenHeadAndGet(aws.S3Store):
+    """The real S3 store; the object is deleted (for real) right after the handler's HEAD of it."""
+
+    def __init__(self, client, victim: str) -> None:
+        super().__init__(client)
+        self.victim = victim
+
+    def head(self, bucket, key):
+        info = super().head(bucket, key)
+        if key == self.victim:
+            self.client.delete_object(Bucket=bucket, Key=key)
+        return info
+
+
+def test_object_vanished_mid_job_is_a_permanent_failure_with_no_result(s3) -> None:
+    keys = [f"uploads/job/{name}.png" for name in ("first", "deleted-before", "deleted-during", "last")]
+    for key in keys:
+        s3.put_object(Bucket=BUCKET, Key=key, Body=fixture_bytes("camera.png"))
+    results = {}
+    for n, key in enumerate(keys):  # the job's tasks, one invocation each, in manifest order
+        store = aws.S3Store(s3)
+        if key.endswith("deleted-before.png"):
+            s3.delete_object(Bucket=BUCKET, Key=key)  # listed in the manifest, gone before its task
+        elif key.endswith("deleted-during.png"):
+            store = DeletesBetweenHeadAndGet(s3, key)
+        [result] = aws.handle_batch_operations(batch_task(key, f"task-{n}"), store=store)["results"]
+        results[key.rsplit("/", 1)[1]] = (result["resultCode"], result["resultString"])
+
+    assert results["deleted-before.png"] == ("PermanentFailure", "object_missing")
+    assert results["deleted-during.png"] == ("PermanentFailure", "object_missing")
+    assert results["first.png"][0] == results["last.png"][0] == "Succeeded"
+    assert keys_under(s3, BUCKET, "results/job/") == {
+        "results/job/first.png.json", "results/job/first.png.annotated.jpg",
+        "results/job/last.png.json", "results/job/last.png.annotated.jpg"}
+
+
+# --------------------------------------------------------------------- (c) same object, many workers
+def test_workers_given_the_same_object_write_one_result(s3) -> None:
+    out = "faceread-faults-out"  # versioned, so every write the workers make can be read back
+    s3.create_bucket(Bucket=out)
+    s3.put_bucket_versioning(Bucket=out, VersioningConfiguration={"Status": "Enabled"})
+    key, json_key, image_key = "uploads/twice.jpg", "results/twice.jpg.json", "results/twice.jpg.annotated.jpg"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=fixture_bytes("astronaut.png"))
+    etag = s3.head_object(Bucket=BUCKET, Key=key)["ETag"].strip('"')
+    settings = dataclasses.replace(aws.SETTINGS, output_bucket=out)
+
+    workers, start = 4, threading.Barrier(5)
+    done, torn, reads = threading.Event(), [], []
+
+    def reader() -> None:
+        # Polls the result while the workers write: every JSON read is whole, names this source,
+        # and the image it points at is there and decodes.
+        start.wait()
+        while not done.is_set():
+            try:
+                body = s3.get_object(Bucket=out, Key=json_key)["Body"].read()
+            except s3.exceptions.NoSuchKey:
+                continue
+            try:
+                result = json.loads(body)
+                assert result["input"]["etag"] == etag and result["faces_detected"] == 1
+                image = s3.get_object(Bucket=out, Key=result["annotated_image"]["key"])["Body"].read()
+                assert cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_COLOR) is not None
+                reads.append(len(body))
+            except Exception as exc:  # noqa: BLE001 - collected and reported below
+                torn.append(repr(exc))
+
+    def worker(outcomes: list) -> None:
+        start.wait()
+        summary, exc = aws.run_one(aws.S3Store(s3), BUCKET, key, settings)
+        outcomes.append((summary["status"], exc))
+
+    outcomes: list = []
+    threads = [threading.Thread(target=worker, args=(outcomes,)) for _ in range(workers)]
+    watcher = threading.Thread(target=reader)
+    for t in [*threads, watcher]:
+        t.start()
+    for t in threads:
+        t.join(120)
+    done.set()
+    watcher.join(30)
+
+    assert [exc for _, exc in outcomes] == [None] * workers
+    assert {status for status, _ in outcomes} <= {"analyzed", "unchanged"}
+    assert torn == [] and reads, (torn, len(reads))
+    assert keys_under(s3, out, "results/") == {json_key, image_key}  # one result, one image
+    versions = s3.list_object_versions(Bucket=out, Prefix="results/")["Versions"]
+    written: dict[str, set[str]] = {}
+    for version in versions:
+        written.setdefault(version["Key"], set()).add(version["ETag"])
+    # However many workers wrote, they all wrote the same bytes: no version differs from another.
+    assert {k: len(etags) for k, etags in written.items()} == {json_key: 1, image_key: 1}, written
+    n_json = sum(1 for v in versions if v["Key"] == json_key)
+    print(f"{workers} workers: {n_json} JSON writes ({sorted(s for s, _ in outcomes)}), {len(reads)} reads, "
+          "all identical")
+
+
+class Recording(aws.S3Store):
+    """The real S3 store, remembering what this worker wrote; optionally holding its JSON write
+    (the commit marker) until the test lets it go."""
+
+    def __init__(self, client, hold: tuple[threading.Event, threading.Event] | None = None) -> None:
+        super().__init__(client)
+        self.wrote: dict[str, bytes] = {}
+        self.hold = hold
+
+    def put(self, bucket, key, body, content_type, metadata=None):
+        if self.hold and key.endswith(".json"):
+            wrote_image, go = self.hold
+            wrote_image.set()
+            assert go.wait(60)
+        super().put(bucket, key, body, content_type, metadata)
+        self.wrote[key] = body
+
+
+@pytest.mark.xfail(strict=True, reason="known limit: an object overwritten while an older version's analysis is "
+                   "still writing can leave that version's JSON beside the newer version's image "
+                   "(S3 has no two-object commit); see the infra report")
+def test_overwritten_object_never_pairs_a_json_with_another_versions_image(s3) -> None:
+    key = "uploads/overwritten.png"
+    json_key, image_key = "results/overwritten.png.json", "results/overwritten.png.annotated.jpg"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=fixture_bytes("camera.png"))  # version 1: a man
+    wrote_image, go = threading.Event(), threading.Event()
+    older, newer = Recording(s3, hold=(wrote_image, go)), Recording(s3)
+    first = threading.Thread(target=aws.run_one, args=(older, BUCKET, key))
+    first.start()
+    assert wrote_image.wait(60)  # version 1's image is written, its JSON not yet
+    s3.put_object(Bucket=BUCKET, Key=key, Body=fixture_bytes("astronaut.png"))  # version 2: a woman
+    aws.run_one(newer, BUCKET, key)  # version 2's event: image, then JSON
+    go.set()
+    first.join(60)
+    final_json = s3.get_object(Bucket=BUCKET, Key=json_key)["Body"].read()
+    final_image = s3.get_object(Bucket=BUCKET, Key=image_key)["Body"].read()
+    [writer] = [w for w in (older, newer) if w.wrote.get(json_key) == final_json]
+    assert final_image == writer.wrote[image_key]  # the image beside the JSON came from the same analysis
