@@ -37,18 +37,3 @@ def aligned_chip(image: np.ndarray, box: tuple[float, float, float, float], pred
     shape = predictor.landmarks(image, landmark_rect(box, predictor.spec.input["box_to_rect"]))
     return dlib.extract_image_chip(image, dlib.get_face_chip_details(shape, size, padding))
 
-
-def square_crop(image: np.ndarray, box: tuple[float, float, float, float], size: int) -> np.ndarray:
-    """The size x size crop face-api.js's nets read: the box (clipped to the image) padded black to a centred
-    square, then resized (INTER_AREA when shrinking, so a large face in a big photo does not alias)."""
-    import cv2
-
-    height, width = image.shape[:2]
-    x1, y1 = max(0, round(box[0])), max(0, round(box[1]))
-    x2, y2 = min(width, round(box[2])), min(height, round(box[3]))
-    crop = image[y1:max(y2, y1 + 1), x1:max(x2, x1 + 1)]
-    h, w = crop.shape[:2]
-    side = max(w, h)
-    top, left = (side - h) // 2, (side - w) // 2
-    square = cv2.copyMakeBorder(crop, top, side - h - top, left, side - w - left, cv2.BORDER_CONSTANT, value=0)
-    return cv2.resize(square, (size, size), interpolation=cv2.INTER_AREA if side > size else cv2.INTER_LINEAR)
