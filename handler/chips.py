@@ -36,4 +36,3 @@ def aligned_chip(image: np.ndarray, box: tuple[float, float, float, float], pred
 
     shape = predictor.landmarks(image, landmark_rect(box, predictor.spec.input["box_to_rect"]))
     return dlib.extract_image_chip(image, dlib.get_face_chip_details(shape, size, padding))
-
