@@ -11,7 +11,7 @@ from handler.errors import ConfigError
 def test_defaults() -> None:
     settings = load_settings({})
     assert settings.min_confidence == 0.75  # not 0.5: the README's Decisions say why (a cat is a face at 0.5)
-    assert settings.max_faces == 10
+    assert settings.max_faces == 100
     assert settings.min_gender_confidence == 0.8  # a calibrated probability: see the README's Accuracy
     assert settings.model_dir.is_absolute()
     assert settings.output_prefix == "results/"

@@ -152,7 +152,7 @@ def test_children_never_get_a_gender_and_wide_intervals_are_flagged() -> None:
 
 
 @pytest.mark.parametrize("options", [
-    [], {"max_faces": 0}, {"max_faces": 11}, {"max_faces": True}, {"min_confidence": 2},
+    [], {"max_faces": 0}, {"max_faces": 101}, {"max_faces": True}, {"min_confidence": 2},
     {"min_confidence": "0.5"}, {"annotate": "yes"}, {"max_pixels": 10**9},
 ])
 def test_request_options_cannot_exceed_limits(options: object) -> None:

@@ -6,7 +6,7 @@ import cv2
 import pytest
 from helpers import shared_or_skip
 
-from handler.annotate import layout_label
+from handler.annotate import plan
 from handler.service import analyze_bytes
 
 PHOTOS = ["girl1.jpg", "girl2.jpg", "kid1.jpg", "kid2.jpg", "man1.jpg", "man2.jpg", "woman1.jpg"]
@@ -27,9 +27,11 @@ def test_one_person_one_face_labelled_inside_the_image(name: str) -> None:
         # Never a wrong gender; "unknown" where the calibrated probability is under MIN_GENDER_CONFIDENCE.
         assert face["gender"]["value"] in (expected, "unknown")
     size = (result["image"]["width"], result["image"]["height"])
-    layout = layout_label(face["label"], face["box"], size)
-    assert 0 <= layout.x and layout.x + layout.width <= size[0]
-    assert 0 <= layout.y and layout.y + layout.height <= size[1]
+    layout = plan([face["box"]], [face["label"]], size)
+    text = layout.for_face(0)  # one person: the label itself beside the face, no numbers, no legend
+    assert not layout.numbered and text.text == face["label"] and (layout.width, layout.height) == size
+    assert 0 <= text.x and text.x + text.width <= size[0]
+    assert 0 <= text.y and text.y + text.height <= size[1]
 
 
 @pytest.mark.parametrize("name", PHOTOS)
