@@ -56,7 +56,7 @@ bench: install
 # Existing objects: make backfill ARGS="--stack faceread-prod --dry-run" (README, "Backfill").
 ARGS ?=
 backfill: install
-	$(BIN)/python -m handler.backfill $(ARGS)
+	$(BIN)/python -m bulk $(ARGS)
 
 # A local backfill of 1,000 images through the real flow against moto (images/s; not in `make test`).
 bench-backfill: install

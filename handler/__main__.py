@@ -1,6 +1,7 @@
 """Command line: analyse one photo and print the JSON result.
 
     python -m handler photo.jpg [--out annotated.jpg] [--redacted redacted.jpg] [--max-faces N] [--min-confidence C]
+                                [--detail auto|fast|full|...]
 """
 
 from __future__ import annotations
@@ -11,11 +12,26 @@ import json
 import sys
 from pathlib import Path
 
+from handler import options
 from handler.errors import RequestError
+from handler.options import Options
 from handler.service import analyze_bytes, parse_options
 
+# The images are asked for by naming a file to write: --out sets `annotate`, --redacted the redacted image
+# (both may be written at once, which `output` can't say), so these two options get no flag of their own.
+_BY_FILE = ("annotate", "output")
 
-def main(argv: list[str] | None = None) -> int:
+
+def cli_options(args: argparse.Namespace) -> Options:
+    """The options a command line asks for: the table's flags read as text, the images by the files named."""
+    given = {s.name: getattr(args, s.name) for s in options.TABLE
+             if s.name not in _BY_FILE and getattr(args, s.name, None) is not None}
+    request_options = {**options.from_text(given), "annotate": args.out is not None}
+    return dataclasses.replace(parse_options(request_options), redact=args.redacted is not None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, its option flags made from the options table."""
     parser = argparse.ArgumentParser(
         prog="python -m handler",
         description="Detect faces in a photo and estimate gender and age; prints the result as JSON. "
@@ -23,15 +39,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("photo", type=Path, help="image file (JPEG, PNG, WebP or BMP)")
     parser.add_argument("--out", type=Path, help="write the annotated image (JPEG) here")
     parser.add_argument("--redacted", type=Path, help="write the redacted image (JPEG, every face pixelated) here")
-    parser.add_argument("--max-faces", type=int, help="analyse at most this many faces (<= MAX_FACES)")
-    parser.add_argument("--min-confidence", type=float, help="detector confidence threshold, 0.05-0.99")
-    args = parser.parse_args(argv)
-    request_options = {k: v for k, v in (("max_faces", args.max_faces), ("min_confidence", args.min_confidence),
-                                         ("annotate", args.out is not None)) if v is not None}
+    for spec in options.TABLE:
+        if spec.name not in _BY_FILE:  # text, read by the table as the query string is
+            parser.add_argument("--" + spec.name.replace("_", "-"), dest=spec.name, metavar=spec.name.upper(),
+                                help=f"{spec.doc}; {spec.rule()}")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         data = args.photo.read_bytes()
-        options = dataclasses.replace(parse_options(request_options), redact=args.redacted is not None)
-        outcome = analyze_bytes(data, options)
+        outcome = analyze_bytes(data, cli_options(args))
     except OSError as exc:
         print(json.dumps({"error": {"code": "unreadable_file", "message": str(exc)}}), file=sys.stderr)
         return 2

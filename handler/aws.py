@@ -39,9 +39,10 @@ from handler.config import SETTINGS, Settings
 from handler.errors import RequestError
 from handler.http_api import error_response, handle
 from handler.logs import invocation, log
-from handler.pipeline import Options
+from handler.options import Options
+from handler.s3_store import S3Store
 from handler.service import DEFAULT_OPTIONS
-from handler.storage_trigger import ObjectInfo, ObjectMissing, ObjectStore, clean_etag
+from handler.storage import ObjectStore
 
 ON_LAMBDA = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
 _s3_client: Any = None
@@ -60,42 +61,6 @@ def s3_client() -> Any:
                 _s3_client = boto3.client("s3", endpoint_url=os.environ.get("AWS_ENDPOINT_URL_S3") or None,
                                           config=Config(retries={"mode": "standard", "max_attempts": 3}))
     return _s3_client
-
-
-class S3Store:
-    """ObjectStore over boto3's S3 client."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    def _missing(self, exc: Exception) -> bool:
-        code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-        return code in ("404", "NoSuchKey", "NotFound", "NoSuchVersion")
-
-    def head(self, bucket: str, key: str) -> ObjectInfo:
-        try:
-            head = self.client.head_object(Bucket=bucket, Key=key)
-        except self.client.exceptions.ClientError as exc:
-            if self._missing(exc):
-                raise ObjectMissing(key) from None
-            raise
-        version = head.get("VersionId")
-        return ObjectInfo(size=int(head["ContentLength"]), etag=clean_etag(head.get("ETag")),
-                          version=version if version and version != "null" else None,
-                          metadata=dict(head.get("Metadata") or {}))
-
-    def get(self, bucket: str, key: str, version: str | None = None) -> bytes:
-        try:
-            extra = {"VersionId": version} if version else {}
-            return self.client.get_object(Bucket=bucket, Key=key, **extra)["Body"].read()
-        except self.client.exceptions.ClientError as exc:
-            if self._missing(exc):
-                raise ObjectMissing(key) from None
-            raise
-
-    def put(self, bucket: str, key: str, body: bytes, content_type: str,
-            metadata: dict[str, str] | None = None) -> None:
-        self.client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, Metadata=metadata or {})
 
 
 def _run_refs(refs: list[ObjectRef], store: ObjectStore, settings: Settings,

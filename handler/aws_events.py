@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, unquote_plus
 from handler.config import LAMBDA_PAYLOAD_LIMIT
 from handler.errors import PayloadTooLarge, RequestError
 from handler.http_api import HttpRequest, HttpResponse
-from handler.storage_trigger import ObjectInfo, clean_etag
+from handler.storage import ObjectInfo, clean_etag
 
 HTTP_V1, HTTP_V2, FUNCTION_URL, S3, WARMUP, UNKNOWN = (
     "apigw_rest_v1", "apigw_http_v2", "function_url", "s3", "warmup", "unknown")

@@ -9,18 +9,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote_plus
 
+from handler import facts
 from handler.config import SETTINGS, Settings
 from handler.logs import log
-from handler.pipeline import AGE_BUCKETS, Options
+from handler.options import Options, from_text
 from handler.service import DEFAULT_OPTIONS
-from handler.storage_trigger import ObjectInfo, ObjectStore, process_object
+from handler.storage import ObjectInfo, ObjectStore
+from handler.storage_trigger import process_object
 
 # Storage error codes a retry can fix: throttling, server errors, timeouts (S3 and Cloud Storage).
 TRANSIENT_CODES = frozenset({
@@ -62,18 +62,12 @@ def options_from_arguments(arguments: dict[str, Any] | None, base: Options = DEF
     """Options narrowed by a job's arguments; raise RequestError(invalid_options) for anything else.
 
     What a job may narrow (Batch Operations userArguments, a Distributed Map's BatchInput options)
-    is exactly the HTTP API's options, through the same validation, never the deployment's settings.
-    Batch Operations userArguments are strings ("3", "false"); each is read as JSON first.
+    is exactly the HTTP API's options, through the same table and validation, never the deployment's
+    settings. Batch Operations userArguments are text ("3", "false", "1"): read as the query string is.
     """
     if not arguments:
         return base
-    parsed = {}
-    for name, value in arguments.items():
-        try:
-            parsed[name] = json.loads(value) if isinstance(value, str) else value
-        except ValueError:
-            parsed[name] = value
-    return base.merged(parsed)
+    return base.merged(from_text(arguments) if isinstance(arguments, dict) else arguments)
 
 
 def run_one(store: ObjectStore, bucket: str, key: str, settings: Settings = SETTINGS, *,
@@ -88,8 +82,8 @@ def run_one(store: ObjectStore, bucket: str, key: str, settings: Settings = SETT
 
 
 def _faces_text(summary: dict) -> str:
-    faces = summary.get("faces", 0)
-    text = f"{faces} face{'' if faces == 1 else 's'}"
+    """The job facts (handler.facts, which bulk reads back from the completion report), then the labels for people."""
+    text = facts.to_text(summary)
     labels = summary.get("labels")
     if labels:
         text += ": " + "; ".join(labels)
@@ -121,9 +115,6 @@ def compact(summary: dict) -> dict:
     """A per-item result small enough for a Step Functions state (256 KB per batch)."""
     keep = ("key", "status", "reason", "code", "faces", "genders", "age_buckets")
     return {k: summary[k] for k in keep if k in summary}
-
-
-AGE_BUCKET_LABELS = [f"({lo}-{hi})" for lo, hi in AGE_BUCKETS]
 
 
 @dataclass
@@ -163,8 +154,8 @@ class JobSummary:
             "bad_images": self.statuses["error"], "storage_failures": self.statuses["failed"],
             "skipped": self.statuses["skipped"],
             "faces": self.faces, "found_rate": round(found, 4),
-            "gender": {g: self.genders[g] for g in ("female", "male", "unknown")},
-            "age_buckets": {b: self.age_buckets[b] for b in AGE_BUCKET_LABELS},
+            "gender": {g: self.genders[g] for g in facts.GENDERS},
+            "age_buckets": {b: self.age_buckets[b] for b in facts.BUCKET_LABELS},
             "failures_by_code": dict(sorted((k, v) for k, v in self.failures.items() if v)),
         }
 
@@ -179,38 +170,6 @@ class JobSummary:
             else:
                 writer.writerow([name, value])
         return out.getvalue()
-
-
-_LABEL = re.compile(r"(Female|Male|Gender unclear), (\(\d+-\d+\))")
-_GENDER = {"Female": "female", "Male": "male", "Gender unclear": "unknown"}
-
-
-def summary_from_report_row(row: list[str]) -> dict:
-    """A per-object summary from a Batch Operations completion report row.
-
-    Row: bucket, key, version, task status, error code, HTTP status, result message (our resultString).
-    Faces and codes are exact; genders and age buckets come from the labels the resultString lists,
-    so faces labelled "Face unclear" (and labels cut at 240 characters) are not in those counts.
-    """
-    key, message = unquote_plus(row[1]), row[6] if len(row) > 6 else ""
-    faces = re.match(r"(?:unchanged, )?(\d+) faces?", message)
-    if faces:
-        labels = _LABEL.findall(message)
-        return {"key": key, "status": "unchanged" if message.startswith("unchanged") else "analyzed",
-                "faces": int(faces.group(1)), "genders": [_GENDER[g] for g, _ in labels],
-                "age_buckets": [b for _, b in labels]}
-    if message.startswith("skipped: "):
-        return {"key": key, "status": "skipped", "reason": message.removeprefix("skipped: ")}
-    if message == "object_missing":
-        return {"key": key, "status": "skipped", "reason": message}
-    code = message.split(":")[0] or row[4] or "unknown"
-    return {"key": key, "status": "error" if row[3] == "failed" and code in _BAD_IMAGE_CODES else "failed",
-            "code": code}
-
-
-# Codes a bad image produces (handler.errors / imaging): a PermanentFailure that is the photo's fault.
-_BAD_IMAGE_CODES = frozenset({"invalid_image", "empty_image", "unsupported_media_type", "payload_too_large",
-                              "too_many_pixels"})
 
 
 def write_summary(store: ObjectStore, bucket: str, prefix: str, summary: JobSummary) -> tuple[str, str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 from typing import Any
 
 # functions-framework loads this file by path, not as part of the package.
@@ -22,13 +21,13 @@ import flask  # noqa: E402  (functions-framework depends on Flask)
 import functions_framework  # noqa: E402
 
 from handler.config import LAMBDA_PAYLOAD_LIMIT  # noqa: E402
+from handler.gcs_store import GcsStore, blob_info, gcs_client  # noqa: E402,F401 - blob_info re-exported
 from handler.http_api import HttpRequest, handle  # noqa: E402
 from handler.logs import invocation, log  # noqa: E402
-from handler.storage_trigger import ObjectInfo, ObjectMissing, process_object  # noqa: E402
+from handler.storage import ObjectInfo  # noqa: E402
+from handler.storage_trigger import process_object  # noqa: E402
 
 FINALIZED = "google.cloud.storage.object.v1.finalized"
-_gcs_client: Any = None
-_gcs_lock = threading.Lock()
 
 
 @functions_framework.http
@@ -44,59 +43,6 @@ def http_analyze(request: flask.Request) -> flask.Response:
             body=request.stream.read(LAMBDA_PAYLOAD_LIMIT + 1),
         ))
     return flask.Response(response.body, status=response.status, headers=response.headers)
-
-
-def gcs_client() -> Any:
-    """One google-cloud-storage client per process (honours STORAGE_EMULATOR_HOST)."""
-    global _gcs_client
-    if _gcs_client is None:
-        with _gcs_lock:
-            if _gcs_client is None:
-                from google.cloud import storage
-
-                if os.environ.get("STORAGE_EMULATOR_HOST"):
-                    from google.auth.credentials import AnonymousCredentials
-
-                    _gcs_client = storage.Client(project=os.environ.get("GOOGLE_CLOUD_PROJECT", "local"),
-                                                 credentials=AnonymousCredentials())
-                else:
-                    _gcs_client = storage.Client()
-    return _gcs_client
-
-
-class GcsStore:
-    """ObjectStore over google-cloud-storage."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    def head(self, bucket: str, key: str) -> ObjectInfo:
-        blob = self.client.bucket(bucket).get_blob(key)
-        if blob is None:
-            raise ObjectMissing(key)
-        return blob_info(blob)
-
-    def get(self, bucket: str, key: str, version: str | None = None) -> bytes:
-        from google.api_core.exceptions import NotFound
-
-        try:
-            generation = int(version) if version and version.isdigit() else None
-            return self.client.bucket(bucket).blob(key, generation=generation).download_as_bytes()
-        except NotFound:
-            raise ObjectMissing(key) from None
-
-    def put(self, bucket: str, key: str, body: bytes, content_type: str,
-            metadata: dict[str, str] | None = None) -> None:
-        blob = self.client.bucket(bucket).blob(key)
-        if metadata:
-            blob.metadata = metadata
-        blob.upload_from_string(body, content_type=content_type)
-
-
-def blob_info(blob: Any) -> ObjectInfo:
-    """What a GCS object resource says: the generation plays the part of S3's version id."""
-    return ObjectInfo(size=int(blob.size or 0), etag=blob.etag or None,
-                      version=str(blob.generation) if blob.generation else None, metadata=dict(blob.metadata or {}))
 
 
 def event_info(data: dict) -> ObjectInfo:

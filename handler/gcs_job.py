@@ -20,7 +20,7 @@ import zlib
 
 from handler.batch import JobSummary, run_one, write_summary
 from handler.config import SETTINGS
-from handler.gcp import GcsStore, blob_info, gcs_client
+from handler.gcs_store import GcsStore, blob_info, gcs_client
 from handler.logs import invocation, log
 
 

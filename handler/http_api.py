@@ -14,7 +14,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from handler import runtime
+from handler import options, runtime
 from handler.config import LAMBDA_PAYLOAD_LIMIT, SETTINGS
 from handler.errors import PayloadTooLarge, RequestError, UnsupportedMediaType
 from handler.logs import log
@@ -29,8 +29,6 @@ RESPONSE_BUDGET = LAMBDA_PAYLOAD_LIMIT - 64 * 1024
 # built, and the JSON is serialised once.
 RESULT_JSON = 4096
 FACE_JSON = 1024
-_QUERY_OPTIONS = {"annotate": "bool", "max_faces": "int", "min_confidence": "float", "detail": "str",
-                  "output": "str"}
 
 
 @dataclass
@@ -89,26 +87,9 @@ def _media_type(headers: dict[str, str]) -> str:
     return headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-def _query_options(query: dict[str, str]) -> dict | None:
-    options: dict = {}
-    for name, kind in _QUERY_OPTIONS.items():
-        if name not in query:
-            continue
-        raw = query[name].strip().lower()
-        try:
-            if kind == "str":
-                options[name] = raw  # Options.merged checks the value
-            elif kind == "bool":
-                if raw not in ("true", "false", "1", "0"):
-                    raise ValueError
-                options[name] = raw in ("true", "1")
-            elif kind == "str":
-                options[name] = raw
-            else:
-                options[name] = int(raw) if kind == "int" else float(raw)
-        except ValueError:
-            raise RequestError(f"query parameter `{name}` must be a {kind}", code="invalid_options") from None
-    return options or None
+def query_options(query: dict[str, str]) -> dict | None:
+    """The table's options among the query parameters (`?annotate=1&max_faces=3`), read as text; others are ignored."""
+    return options.from_text({name: query[name] for name in options.BY_NAME if name in query}) or None
 
 
 def decode_base64_image(value: object) -> bytes:
@@ -130,7 +111,7 @@ def parse_analyze_body(request: HttpRequest) -> tuple[bytes, object]:
     if len(request.body) > LAMBDA_PAYLOAD_LIMIT:
         raise PayloadTooLarge(f"the request body is {len(request.body):,} bytes; the limit is {LAMBDA_PAYLOAD_LIMIT:,}")
     media_type = _media_type(request.headers)
-    query_options = _query_options(request.query)
+    from_query = query_options(request.query)
     if media_type == "application/json" or (not media_type and request.body.lstrip()[:1] == b"{"):
         if not request.body.strip():
             raise RequestError("the request body is empty; send JSON {\"image\": \"<base64>\"} or an image",
@@ -143,12 +124,12 @@ def parse_analyze_body(request: HttpRequest) -> tuple[bytes, object]:
             raise RequestError("the JSON body must be an object", code="invalid_json")
         if "image" not in payload:
             raise RequestError("the JSON body has no `image` field (base64 of the image)", code="missing_field")
-        return decode_base64_image(payload["image"]), payload.get("options", query_options)
+        return decode_base64_image(payload["image"]), payload.get("options", from_query)
     if media_type.startswith("image/") or media_type in ("application/octet-stream", ""):
         if not request.body:
             raise RequestError("the request body is empty; send an image or JSON {\"image\": \"<base64>\"}",
                                code="empty_body")
-        return request.body, query_options
+        return request.body, from_query
     raise UnsupportedMediaType("this Content-Type is not accepted; use application/json or image/*")
 
 

@@ -15,9 +15,8 @@ import numpy as np
 
 from handler.calibration import AgeIntervals, Calibration
 from handler.chips import aligned_chip
-from handler.detection import DETAILS
-from handler.errors import RequestError
 from handler.models import Models
+from handler.options import Options
 
 # The classic Adience age buckets. Years between two buckets go to the nearer one.
 AGE_BUCKETS = ((0, 2), (4, 6), (8, 12), (15, 20), (25, 32), (38, 43), (48, 53), (60, 100))
@@ -54,62 +53,6 @@ OVEREXPOSED_FROM = 225.0
 LOW_CONTRAST_BELOW = 18.0
 # Issues that make the age and gender untrustworthy, not just less certain.
 _UNTRUSTED = {TOO_SMALL, BLURRY}
-
-
-@dataclass(frozen=True)
-class Options:
-    """Per-request options; limits can be lowered by a request, never raised."""
-
-    min_confidence: float
-    max_faces: int
-    min_gender_confidence: float
-    min_face_px: int
-    min_sharpness: float
-    annotate: bool = True  # the annotated image (boxes and labels)
-    redact: bool = False  # the redacted image (faces pixelated, nothing drawn)
-    detail: str = "auto"  # handler.detection.DETAILS: which detection passes run
-    detect_max_side: int = 2048  # long side of the finest detection pass (DETECT_MAX_SIDE; not per request)
-
-    def merged(self, request: Any) -> Options:
-        """Apply a request's `options` object; raise RequestError on a bad value."""
-        if request is None:
-            return self
-        if not isinstance(request, dict):
-            raise RequestError("`options` must be a JSON object", code="invalid_options")
-        known = {"min_confidence", "max_faces", "annotate", "output", "detail"}
-        unknown = sorted(set(request) - known)
-        if unknown:
-            raise RequestError(f"{len(unknown)} unknown option(s); known: {', '.join(sorted(known))}",
-                               code="invalid_options")
-        changes: dict[str, Any] = {}
-        if "annotate" in request:
-            if not isinstance(request["annotate"], bool):
-                raise RequestError("option `annotate` must be true or false", code="invalid_options")
-            changes["annotate"] = request["annotate"]
-        if "output" in request:
-            # Which image the response carries: "redacted" replaces the annotated one.
-            if request["output"] not in ("annotated", "redacted"):
-                raise RequestError("option `output` must be \"annotated\" or \"redacted\"", code="invalid_options")
-            if request.get("annotate") is False:
-                raise RequestError("option `output` needs an image: drop annotate=false", code="invalid_options")
-            redact = request["output"] == "redacted"
-            changes.update(annotate=not redact, redact=redact)
-        if "detail" in request:
-            if request["detail"] not in DETAILS:
-                raise RequestError(f"option `detail` must be one of {', '.join(DETAILS)}", code="invalid_options")
-            changes["detail"] = request["detail"]
-        if "min_confidence" in request:
-            value = request["min_confidence"]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.05 <= value <= 0.99:
-                raise RequestError("option `min_confidence` must be a number in [0.05, 0.99]", code="invalid_options")
-            changes["min_confidence"] = float(value)
-        if "max_faces" in request:
-            value = request["max_faces"]
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= self.max_faces:
-                raise RequestError(f"option `max_faces` must be an integer in [1, {self.max_faces}]",
-                                   code="invalid_options")
-            changes["max_faces"] = value
-        return Options(**{**self.__dict__, **changes})
 
 
 def is_ghost(box: tuple[float, float, float, float], other: tuple[float, float, float, float],

@@ -15,7 +15,8 @@ import cv2
 import numpy as np
 
 from handler.models import Models
-from handler.pipeline import Options, detect_faces
+from handler.options import Options
+from handler.pipeline import detect_faces
 
 # Detector threshold for redaction (analysis uses MIN_CONFIDENCE, 0.75): the README's
 # Redacted output section gives the measurement behind 0.2 (tools/redaction_study.py).

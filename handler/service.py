@@ -13,7 +13,8 @@ from handler.annotate import annotate
 from handler.config import SETTINGS
 from handler.imaging import decode, encode_jpeg, encode_jpeg_within, fit_long_side, load
 from handler.logs import log
-from handler.pipeline import Face, Options, analyze, attributes, face_label
+from handler.options import Options
+from handler.pipeline import Face, analyze, attributes, face_label
 from handler.redact import pixelate, redaction_regions
 
 DEFAULT_OPTIONS = Options(

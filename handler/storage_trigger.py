@@ -18,61 +18,28 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
-from typing import Protocol
+from dataclasses import asdict
 
-from handler import runtime
+from handler import facts, runtime
 from handler.config import SETTINGS, Settings
 from handler.errors import RequestError
+from handler.facts import META_AGES, META_FACES, META_GENDERS  # noqa: F401 - the result's metadata names, as before
 from handler.logs import log
-from handler.pipeline import Options
+from handler.options import Options
 from handler.service import DEFAULT_OPTIONS, analyze_bytes
-
-MAX_KEY_BYTES = 1024  # both S3 and Cloud Storage cap object names at 1024 UTF-8 bytes
+from handler.storage import (  # noqa: F401 - re-exported: the flow's callers name them here
+    MAX_KEY_BYTES,
+    ObjectInfo,
+    ObjectMissing,
+    ObjectStore,
+    clean_etag,
+)
 
 # Object metadata on the JSON result (S3 `x-amz-meta-*`, GCS custom metadata): lower-case ASCII.
-# The per-face facts ride along (at most MAX_FACES=100 faces: ~1.6 KB, under S3's 2 KB), so a job
-# summary counts genders and age buckets of unchanged objects without reading their JSON.
-META_ETAG, META_VERSION, META_ANALYSIS, META_FACES, META_GENDERS, META_AGES, META_ERROR = (
-    "faceread-source-etag", "faceread-source-version", "faceread-analysis", "faceread-faces",
-    "faceread-genders", "faceread-age-buckets", "faceread-error")
-
-
-class ObjectMissing(Exception):
-    """The object no longer exists (deleted after the event was sent)."""
-
-
-@dataclass(frozen=True)
-class ObjectInfo:
-    """What a HEAD, a listing or an event says about an object; None where the source didn't say."""
-
-    size: int | None = None
-    etag: str | None = None  # without quotes
-    version: str | None = None  # S3 VersionId or GCS generation
-    metadata: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def complete(self) -> bool:
-        return self.size is not None and bool(self.etag)
-
-
-class ObjectStore(Protocol):
-    """The storage calls the flow needs; adapters live in aws.py and gcp.py."""
-
-    def head(self, bucket: str, key: str) -> ObjectInfo:
-        """Size, ETag, version and custom metadata; raise ObjectMissing if it is gone."""
-
-    def get(self, bucket: str, key: str, version: str | None = None) -> bytes:
-        """Object bytes (of `version` when given); raise ObjectMissing if it is gone."""
-
-    def put(self, bucket: str, key: str, body: bytes, content_type: str,
-            metadata: dict[str, str] | None = None) -> None:
-        """Write (overwrite) an object."""
-
-
-def clean_etag(etag: object) -> str | None:
-    """An ETag without its quotes (S3 quotes them in HEAD answers, not in events or listings)."""
-    return str(etag).strip('"') or None if etag else None
+# The job facts ride along (handler.facts), so a job summary counts genders and age buckets of
+# unchanged objects without reading their JSON.
+META_ETAG, META_VERSION, META_ANALYSIS, META_ERROR = (
+    "faceread-source-etag", "faceread-source-version", "faceread-analysis", "faceread-error")
 
 
 def output_keys(key: str, settings: Settings = SETTINGS) -> tuple[str, str]:
@@ -121,28 +88,6 @@ def is_current(result: ObjectInfo, source: ObjectInfo, fingerprint: str) -> bool
     return same_version or same_etag
 
 
-def _face_facts(result: dict) -> dict:
-    """Face count, and gender and age bucket of each analysed face: what job summaries add up."""
-    analyzed = [f for f in result["faces"] if f.get("analyzed")]
-    return {"faces": result["faces_detected"],
-            "genders": [str((f.get("gender") or {}).get("value")) for f in analyzed],
-            "age_buckets": [str((f.get("age") or {}).get("bucket")) for f in analyzed]}
-
-
-def _facts_meta(facts: dict) -> dict[str, str]:
-    return {META_FACES: str(facts["faces"]), META_GENDERS: ",".join(facts["genders"]),
-            META_AGES: ",".join(facts["age_buckets"])}
-
-
-def _facts_from_meta(meta: dict[str, str]) -> dict:
-    def items(name: str) -> list[str]:
-        return [x for x in meta.get(name, "").split(",") if x]
-
-    faces = meta.get(META_FACES, "0")
-    return {"faces": int(faces) if faces.isdigit() else 0, "genders": items(META_GENDERS),
-            "age_buckets": items(META_AGES)}
-
-
 def _json_bytes(payload: dict) -> bytes:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -157,7 +102,7 @@ def _unchanged(store: ObjectStore, bucket: str, json_key: str, source: ObjectInf
         return None
     meta = stored.metadata
     return {"status": "unchanged", "result": json_key,
-            **({"code": meta[META_ERROR]} if META_ERROR in meta else _facts_from_meta(meta))}
+            **({"code": meta[META_ERROR]} if META_ERROR in meta else facts.from_metadata(meta))}
 
 
 def _provenance(bucket: str, key: str, source: ObjectInfo, fingerprint: str) -> tuple[dict, dict[str, str]]:
@@ -216,9 +161,9 @@ def process_object(store: ObjectStore, bucket: str, key: str, settings: Settings
         store.put(out_bucket, image_key, outcome.annotated_jpeg, "image/jpeg")
         result = {"annotated_image": {"bucket": out_bucket, "key": image_key}, **result}
     result = {"input": described, **result}
-    facts = _face_facts(result)
-    store.put(out_bucket, json_key, _json_bytes(result), "application/json", {**meta, **_facts_meta(facts)})
+    found = facts.from_result(result)
+    store.put(out_bucket, json_key, _json_bytes(result), "application/json", {**meta, **facts.to_metadata(found)})
     log("object_analyzed", bucket=bucket, key=key[:300], faces=result["faces_detected"],
         cold_start=outcome.result["cold_start"], timings_ms=outcome.result["timings_ms"])
-    return {"key": key, "status": "analyzed", "result": json_key, **facts,
+    return {"key": key, "status": "analyzed", "result": json_key, **found,
             "labels": [f["label"] for f in result["faces"] if f.get("analyzed")]}

@@ -2,7 +2,7 @@
 """`make bench-backfill`: a local backfill of N images through the real per-object flow against moto.
 
 Uploads N copies of a 640x480 one-face JPEG (each a distinct object) to moto in server mode on
-127.0.0.1, then runs `python -m handler.backfill --local P` for each process count, and once more
+127.0.0.1, then runs `python -m bulk --local P` for each process count, and once more
 to time the skip rule (every object already analysed: one HEAD each, no inference). Prints a table:
 images/s and ms per image per process. Not part of the test suite; nothing here asserts.
 
@@ -38,7 +38,7 @@ def main() -> None:
 
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
                       LOG_LEVEL="WARNING")
-    from handler import backfill
+    from bulk.__main__ import main as bulk_main
 
     photo = jpeg(cv2.resize(fixture_image("camera.png"), (640, 480)))
     # Same-run baseline: the analysis alone, in this process (the machine is shared; compare ratios).
@@ -63,7 +63,7 @@ def main() -> None:
             for run in ("analyse", "re-run (skip rule)"):
                 t0 = time.perf_counter()
                 with contextlib.redirect_stdout(io.StringIO()) as captured:
-                    backfill.main(argv)
+                    bulk_main(argv)
                 seconds = time.perf_counter() - t0
                 totals = json.loads(captured.getvalue().strip().splitlines()[-1])
                 rows.append((n_proc, run, totals["images"], totals["analyzed"], seconds))

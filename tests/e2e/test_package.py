@@ -111,3 +111,13 @@ def test_package_runs_api_gateway_and_s3_events(unpacked) -> None:
     assert json.loads(stored)["faces"][0]["gender"]["value"] == "female"
     # Recorded for the benchmark table (make bench prints it).
     (ROOT / "build" / "package-import.json").write_text(json.dumps({"import_to_warmed_ms": out["warmed_ms"]}))
+
+
+def test_the_operators_bulk_tool_is_not_in_the_zip() -> None:
+    """bulk/ drives s3control, Step Functions and CloudFormation from an operator's machine: it never ships."""
+    if not ZIP.is_file():
+        pytest.fail(f"{ZIP} is missing: run `make package` (make test does)")
+    with zipfile.ZipFile(ZIP) as zf:
+        names = zf.namelist()
+    assert not [n for n in names if n.startswith("bulk/") or n.endswith("backfill.py")]
+    assert "handler/storage.py" in names and "handler/options.py" in names and "handler/facts.py" in names

@@ -72,7 +72,8 @@ def test_batch_operations_awkward_keys_in_both_schemas(s3, schema: str) -> None:
         [result] = answer["results"]
         assert result["taskId"] == event["tasks"][0]["taskId"]
         assert result["resultCode"] == "Succeeded"
-        assert result["resultString"].startswith("1 face: Male, (")  # compact: count and labels
+        # compact: the job facts (handler.facts: count, gender and age tallies), then the labels
+        assert result["resultString"].startswith("1 face [male 1; (") and "]: Male, (" in result["resultString"]
         stored = json.loads(s3.get_object(Bucket=BUCKET, Key=f"results/bo{schema}/{name}.json")["Body"].read())
         assert stored["input"]["key"] == key and stored["faces_detected"] == 1
 
@@ -106,7 +107,7 @@ def test_user_arguments_only_narrow_options(s3, four_faces_jpeg: bytes) -> None:
     key = "uploads/args/four.jpg"
     s3.put_object(Bucket=BUCKET, Key=key, Body=four_faces_jpeg)
     [result] = aws.lambda_handler(batch_event("2.0", key, {"max_faces": "1", "annotate": "false"}), None)["results"]
-    assert result["resultCode"] == "Succeeded" and result["resultString"].startswith("4 faces: ")
+    assert result["resultCode"] == "Succeeded" and result["resultString"].startswith("4 faces [")
     stored = json.loads(s3.get_object(Bucket=BUCKET, Key="results/args/four.jpg.json")["Body"].read())
     assert stored["faces_detected"] == 4 and stored["faces_analyzed"] == 1 and "annotated_image" not in stored
     assert "results/args/four.jpg.annotated.jpg" not in {

@@ -15,7 +15,7 @@ import pytest
 from helpers import fixture_bytes, jpeg, load_event, tiled
 
 from handler import aws
-from handler.storage_trigger import MAX_KEY_BYTES
+from handler.storage import MAX_KEY_BYTES
 
 BUCKET = "faceread-edge-input"
 
