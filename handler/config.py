@@ -43,6 +43,7 @@ class Settings:
     log_level: str
     write_redacted: bool
     net_clones: int
+    detect_threads: int
 
 
 def _number(env: Mapping[str, str], name: str, default: float, lo: float, hi: float,
@@ -110,6 +111,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=log_level,
         write_redacted=_flag(env, "WRITE_REDACTED", False),
         net_clones=int(_number(env, "NET_CLONES", 1, 1, 64, int)),
+        detect_threads=int(_number(env, "DETECT_THREADS", 1, 1, 64, int)),
     )
 
 

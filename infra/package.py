@@ -70,9 +70,9 @@ FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 # What goes from models/ into the package (globs relative to models/).
 # Everything else there (README, fetch.py, caches) stays out.
 MODEL_INCLUDE = (
-    "*.caffemodel",
-    "*.prototxt.txt",
     "*.onnx",
+    "*.so",  # libfacedetection (YuNet, weights compiled in)
+    "*.so.*",  # its OpenMP runtime, libgomp-<hash>.so.1.0.0
     "*.dat",  # dlib shape predictor (5-point face landmarks)
     "manifest.json",
     "calibration.json",  # fitted by `make calibrate`, pinned by the manifest
@@ -382,8 +382,8 @@ def copy_models(src: Path, dest_root: Path) -> int:
     if not src.is_dir():
         raise SystemExit(f"error: model directory {src} does not exist (run `make models`)")
     picked = sorted({p for pat in MODEL_INCLUDE for p in src.glob(pat) if p.is_file()})
-    if not any(p.suffix in (".caffemodel", ".onnx") for p in picked):
-        raise SystemExit(f"error: no model weights (*.caffemodel / *.onnx) in {src} (run `make models`)")
+    if not any(p.suffix in (".so", ".onnx") for p in picked):
+        raise SystemExit(f"error: no model weights (*.so / *.onnx) in {src} (run `make models`)")
     # Every file manifest.json names (nets.*.files.*.name) must be in the package:
     # the handler checks them all (presence and size) at import time.
     manifest = src / "manifest.json"
@@ -477,6 +477,8 @@ print("sys.path =", sys.path)
 import ctypes
 n_so = 0
 for d, _, fns in os.walk(root):
+    if os.path.realpath(d) == os.path.realpath(os.path.join(root, "models")):
+        continue  # libfacedetection needs its libgomp loaded first: `import handler` below loads both
     for fn in sorted(fns):
         if ".so" in fn and not fn.endswith(".py"):
             ctypes.CDLL(os.path.join(d, fn), mode=ctypes.RTLD_LOCAL)

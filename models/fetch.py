@@ -58,9 +58,13 @@ def is_valid(path: Path, entry: dict) -> bool:
 
 def download_wheel(package: str, spec: dict, workdir: Path) -> Path:
     """Download one pinned wheel with pip and verify its sha256."""
+    # A wheel pinned to one Python/platform (the C library inside serves every Python) is
+    # fetched as that one whatever Python runs this, so its sha256 holds.
+    target = [arg for key, flag in (("python_version", "--python-version"), ("platform", "--platform"))
+              if key in spec for arg in (flag, spec[key])]
     subprocess.run(
         [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-         "--only-binary=:all:", f"{package}=={spec['version']}", "-d", str(workdir)],
+         "--only-binary=:all:", *target, f"{package}=={spec['version']}", "-d", str(workdir)],
         check=True,
     )
     wheel = workdir / spec["wheel"]

@@ -19,7 +19,7 @@ import pytest
 from crafted import with_exif_orientation
 from helpers import fixture_image, jpeg, png_header_only
 
-from handler.detection import OVERLAP, TILE, fine_levels, merge, tile_spans
+from handler.detection import BAND_OVERLAP, BAND_PIXELS, Detection, band_spans, finer_side, merge
 from handler.errors import PayloadTooLarge, RequestError, UnsupportedMediaType
 from handler.imaging import load
 from handler.service import DEFAULT_OPTIONS, analyze_bytes, parse_options
@@ -69,24 +69,30 @@ def options(**changes) -> object:
 
 # ------------------------------------------------------------------------ detection geometry (pure)
 
-@pytest.mark.parametrize("length", [1, 300, TILE, TILE + 1, 1500, 2048, 4000])
-def test_tiles_cover_with_overlap(length: int) -> None:
-    spans = tile_spans(length)
-    assert spans[0][0] == 0 and spans[-1][0] + spans[-1][1] == length
-    assert all(size <= TILE for _, size in spans)
+@pytest.mark.parametrize("size", [(1, 1), (640, 480), (2048, 1075), (2048, 1536), (8000, 1), (1, 8000),
+                                  (4000, 3000)])
+def test_bands_cover_with_overlap_and_bound_memory(size: tuple[int, int]) -> None:
+    width, height = size
+    spans = band_spans(width, height)
+    assert spans[0][0] == 0 and spans[-1][0] + spans[-1][1] == height
+    assert len(spans) == 1 or all(rows * width <= BAND_PIXELS * 1.01 for _, rows in spans)
     for (a, sa), (b, _) in itertools.pairwise(spans):
-        assert a + sa - b >= OVERLAP  # a face up to OVERLAP px is whole in one tile
+        assert a + sa - b >= BAND_OVERLAP  # a face up to BAND_OVERLAP px is whole in one band
 
 
-def test_levels_reach_the_photo_or_the_cap() -> None:
-    assert fine_levels(320, 320, 2048) == []  # a small photo: the coarse pass sees everything
-    assert [lv.side for lv in fine_levels(4000, 3000, 2048)] == [750, 2048]
-    assert [lv.side for lv in fine_levels(1280, 960, 2048)] == [750, 1280]
+def test_finer_pass_per_detail() -> None:
+    assert finer_side(640, 480, "full", 2048) is None  # a small photo: the coarse pass sees everything
+    assert finer_side(1280, 960, "auto", 2048) == 1280  # 1 MP: only when the coarse pass finds small faces
+    assert finer_side(1280, 960, "full", 2048) == 1280
+    assert finer_side(4000, 3000, "auto", 2048) == 2000
+    assert finer_side(4000, 3000, "full", 2048) == 2048
+    assert finer_side(4000, 3000, "fast", 2048) is None
 
 
 def test_merge_keeps_the_most_confident_of_overlapping_or_nested_boxes() -> None:
-    boxes = [(0, 0, 100, 100, 0.9), (5, 5, 105, 105, 0.95), (20, 20, 60, 60, 0.8), (300, 300, 350, 350, 0.7)]
-    assert merge(boxes) == [(5, 5, 105, 105, 0.95), (300, 300, 350, 350, 0.7)]
+    boxes = [Detection(0, 0, 100, 100, 0.9), Detection(5, 5, 105, 105, 0.95), Detection(20, 20, 60, 60, 0.8),
+             Detection(300, 300, 350, 350, 0.7)]
+    assert merge(boxes) == [(5, 5, 105, 105, 0.95, None), (300, 300, 350, 350, 0.7, None)]
 
 
 # ------------------------------------------------------------------------ groups
@@ -99,8 +105,8 @@ def test_exif_rotated_12mp_group_found_by_default_boxes_upright(group_12mp) -> N
     assert found(truth, result) >= 23
     genders = {f["gender"]["value"] for f in result["faces"] if f["analyzed"]}
     assert {"female", "male"} <= genders
-    # The fast option trades this recall for speed: the coarse pass alone sees 150 px faces at 11 px.
-    assert found(truth, analyze_bytes(jpeg(canvas), options(annotate=False, detail="fast")).result) == 0
+    # The fast option trades recall for speed: the 640 px pass alone sees these 150 px faces at ~24 px.
+    assert 0 < found(truth, analyze_bytes(jpeg(canvas), options(annotate=False, detail="fast")).result) < 23
 
 
 def test_60px_faces_in_a_1mp_photo() -> None:

@@ -98,10 +98,10 @@ def test_faces_beyond_max_faces_are_redacted(four_faces_jpeg: bytes) -> None:
 
 @pytest.mark.parametrize("name", ["astronaut.png", "camera.png"])
 def test_faces_under_the_analysis_threshold_are_redacted_too(name: str) -> None:
-    """A blurred face scores ~0.3: under the request's threshold here, over the redaction's."""
+    """A blurred face scores 0.64-0.90 with YuNet: under the request's threshold here, over the redaction's."""
     photo = cv2.GaussianBlur(fixture_image(name), (0, 0), 6)
     assert detect_faces(photo, MODELS, REDACT_MIN_CONFIDENCE)
-    image, result = redacted(png(photo), min_confidence=0.9)
+    image, result = redacted(png(photo), min_confidence=0.95)
     assert result["faces_detected"] == 0 and result["redacted_regions"]
     assert found_in(image, result["redacted_regions"]) == []
 

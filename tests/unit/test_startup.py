@@ -12,8 +12,6 @@ from pathlib import Path
 import pytest
 
 from handler.config import PACKAGE_MODELS_DIR
-from handler.errors import ModelError
-from handler.models import NetSpec, _read_net
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = """
@@ -93,15 +91,6 @@ def test_corrupt_weights_are_caught_by_verify_models_and_the_package_build(tmp_p
 def test_bad_setting_stops_start_up() -> None:
     proc = python("import handler", env={"MAX_FACES": "0"})
     assert proc.returncode != 0 and "MAX_FACES=0 is out of range" in proc.stderr
-
-
-def test_caffe_net_on_opencv_5_fails_fast(monkeypatch) -> None:
-    import cv2
-
-    monkeypatch.setattr(cv2, "__version__", "5.0.0")
-    spec = NetSpec("detector", "face_detector", "ssd_detector", "caffe", "x", {}, {})
-    with pytest.raises(ModelError, match="removed the Caffe importer"):
-        _read_net(spec)
 
 
 SNAPSTART = """
