@@ -373,6 +373,41 @@ def print_tables(s: Study, results: dict, label: str, groups: bool) -> None:
     print("\nmedian ms per face (this machine, shared): " + ", ".join(f"{p} {v:.1f}" for p, v in ms.items()))
 
 
+def shipped(folder: Path, border: int) -> None:
+    """The issue's target figures for what ships: the pipeline's own outputs (handler.face_dump) and the
+    shipped calibration (models/calibration.json), on a folder it was not fitted on."""
+    from handler import face_dump, runtime
+
+    cal = runtime.get_models().calibration
+    dump = face_dump.load(folder, border=border)
+    rows = read_rows(folder)
+    low_lab = np.array([float(r.get("age_low") or r["age"]) for r in rows])
+    high_lab = np.array([float(r.get("age_high") or r["age"]) for r in rows])
+    f = dump.found
+    y, is_male = dump.years[f], dump.is_male[f]
+    lo_hi = np.array([cal.age.interval(v) for v in y])
+    lo, hi, glo, ghi = lo_hi[:, 0], lo_hi[:, 1], low_lab[f], high_lab[f]
+    p = cal.gender.p_male(dump.p_male[f])
+    conf, correct = np.maximum(p, 1 - p), (p >= 0.5) == is_male
+    decided = (conf >= MIN_GENDER_CONFIDENCE) & (y >= cal.child_below_years)
+    groups = (high_lab > low_lab).any()
+    adult, child = (glo >= 20, ghi < 10) if groups else (glo >= 13, ghi < 13)
+    covered = (hi >= glo) & (lo <= ghi)
+    keys = np.array([f"{a:g}-{b:g}" for a, b in zip(glo, ghi)]) if groups else \
+        np.array([str(min(int(a) // 10, 8) * 10) for a in glo])
+    by = {k: 100 * covered[keys == k].mean() for k in sorted(set(keys), key=lambda k: float(k.split("-")[0]))}
+    print(f"{folder.name}, shipped pipeline and calibration: {f.sum()} of {len(f)} faces found")
+    print(f"  age MAE (to the label{' group' if groups else ''}) "
+          f"{np.maximum(0, np.maximum(glo - y, y - ghi)).mean():.2f}; in 80 % interval {100 * covered.mean():.1f} %; "
+          f"median width {np.median(hi - lo):.0f} y; "
+          f"age_uncertain {100 * ((hi - lo) > cal.max_useful_width).mean():.1f} %")
+    print("  coverage by " + ("group" if groups else "decade") + ": "
+          + ", ".join(f"{k} {v:.0f}" for k, v in by.items()))
+    print(f"  gender argmax {100 * correct.mean():.1f} %, ECE {_ece(conf, correct):.3f}; adults decided "
+          f"{100 * decided[adult].mean():.1f} %, right {100 * correct[adult & decided].mean():.1f} %; "
+          f"children decided {100 * decided[child].mean():.1f} %")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("data", type=Path)
@@ -380,8 +415,12 @@ def main() -> None:
     ap.add_argument("--border", type=int, default=60)
     ap.add_argument("--max-width", type=float, default=24, help="age_uncertain above this interval width")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--shipped", action="store_true", help="only the target figures of what ships, on DATA")
     args = ap.parse_args()
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    if args.shipped:
+        shipped(args.data, args.border)
+        return
     data = load(args.data, args.border)
     groups = bool((data.age_high > data.age_low).any())
     if args.fit_on:
