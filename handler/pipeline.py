@@ -248,8 +248,7 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 
 def attribute_outputs(image: np.ndarray, faces: list[Face], models: Models) -> tuple[np.ndarray, np.ndarray]:
-    """Per face, the uncalibrated p(male) and the age in years, from one aligned chip (and, for the Cydral
-    gender net, its mirror).
+    """Per face, the uncalibrated p(male) and the age in years, from one aligned chip and its mirror.
 
     Age is face-api.js's AgeGenderNet alone; gender the mean of its log-odds of male and the Cydral
     gender net's, which Platt scaling then calibrates. tools/agegender_study.py chose these on
@@ -260,9 +259,9 @@ def attribute_outputs(image: np.ndarray, faces: list[Face], models: Models) -> t
     agegender, gender_net = models["agegender"], models["gender"]
     chips = [aligned_chip(image, face.raw_box, models["landmarks"], agegender.spec.input_size[0],
                           agegender.spec.input["chip_padding"]) for face in faces]
-    # face-api.js's net sees the chip only, not its mirror too: its forward costs 1.5-1.7x the old age net's,
-    # and two would take the attribute step past 1.5x its old cost for 0.2 years of MAE (docs/accuracy.md).
-    both = agegender.predict(chips)  # (years, p(male), p(female))
+    # Both nets see the chip and its mirror. Dropping face-api.js's mirror forward would bring the attribute
+    # step from ~1.3-1.6x back to ~1.0x its pre-issue-19 cost, but costs accuracy (docs/accuracy.md, "Cost").
+    both = mirror_averaged(agegender, chips)  # (years, p(male), p(female))
     cydral = mirror_averaged(gender_net, chips)[:, gender_net.spec.extra["labels"].index("male")]
     p_male = 1 / (1 + np.exp(-(_logit(both[:, 1]) + _logit(cydral)) / 2))
     return p_male.astype(np.float64), both[:, 0].astype(np.float64)
