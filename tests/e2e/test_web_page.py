@@ -9,13 +9,14 @@ from __future__ import annotations
 import base64
 import json
 import re
+import urllib.request
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from crafted import with_exif_orientation
-from helpers import FIXTURES, fixture_image, jpeg, png
+from helpers import FIXTURES, fixture_image, jpeg, png, tiled
 from servers import ROOT, functions_framework
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -101,13 +102,59 @@ def test_photo_gives_a_card_per_face_linked_to_its_box(page) -> None:
         page.keyboard.press("Tab")
         assert page.evaluate("document.activeElement.id") == expected
     assert "hot" in box.get_attribute("class")
-    # The annotated copy, drawn in the browser.
-    with page.expect_download() as download:
+    # The annotated copy: the service's own JPEG, asked for only now.
+    with page.expect_request("**/analyze*") as request, page.expect_download() as download:
         page.locator("#save").click()
+    assert request.value.url.endswith("?annotate=true") and request.value.headers["accept"] == "image/jpeg"
     saved = cv2.imread(str(download.value.path()))
     cv2.imwrite(str(SCREENSHOTS / "saved-with-boxes.jpg"), saved)
     assert download.value.suggested_filename == "astronaut-faces.jpg" and saved.shape == (512, 512, 3)
+    assert page.locator("#save-status").inner_text() == "Saved as astronaut-faces.jpg."
     assert errors == []
+
+
+def service_jpeg(page_url: str, photo: bytes, content_type: str) -> bytes:
+    """The annotated JPEG the service itself gives for `photo` (what the S3/GCS triggers and the CLI get too)."""
+    request = urllib.request.Request(page_url + "analyze?annotate=true", data=photo, method="POST",
+                                     headers={"Content-Type": content_type, "Accept": "image/jpeg"})
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return response.read()
+
+
+def test_crowd_numbers_clear_of_each_other_and_saved_copy_is_the_services(browser, page_url, tmp_path) -> None:
+    """36 faces: on screen, at phone and desktop widths, no number covers another number or another face
+    (a number with no room shows on hover or focus only); the saved copy is the service's own annotated
+    JPEG, byte for byte, whose crowd rule tests/unit/test_annotate.py checks."""
+    photo = tmp_path / "crowd.jpg"
+    photo.write_bytes(jpeg(tiled(["astronaut.png"] * 36, cols=6, size=320)))
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(page_url)
+    assert upload(page, photo) == "36 faces found."
+    rects = """() => Array.from(document.querySelectorAll('.box')).map(b => {
+        const t = b.querySelector('.tag'), r = t.getBoundingClientRect(), q = b.getBoundingClientRect();
+        return {box: {x: q.x, y: q.y, width: q.width, height: q.height}, shown: t.offsetParent !== null,
+                tag: {x: r.x, y: r.y, width: r.width, height: r.height}, crowded: b.classList.contains('crowded')};
+    })"""
+    for width in (390, 1280):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.wait_for_timeout(100)  # the ResizeObserver places the numbers again
+        marks = page.evaluate(rects)
+        frame = page.locator("#frame").bounding_box()
+        shown = [m for m in marks if m["shown"]]
+        assert len(marks) == 36 and all(m["shown"] != m["crowded"] for m in marks)
+        assert len(shown) >= (36 if width == 1280 else 18), width  # room for every number on a desktop
+        for i, m in enumerate(shown):
+            t = m["tag"]
+            assert frame["x"] - 0.5 <= t["x"] and t["x"] + t["width"] <= frame["x"] + frame["width"] + 0.5
+            assert frame["y"] - 0.5 <= t["y"] and t["y"] + t["height"] <= frame["y"] + frame["height"] + 0.5
+            assert not any(overlaps(t, n["tag"]) for n in shown[i + 1:]), (width, i)
+            assert not any(overlaps(t, n["box"]) for n in marks if n is not m), (width, i)
+        page.screenshot(path=str(SCREENSHOTS / f"crowd-{width}.png"))
+    with page.expect_download() as download:
+        page.locator("#save").click()
+    saved = Path(download.value.path()).read_bytes()
+    assert saved == service_jpeg(page_url, photo.read_bytes(), "image/jpeg")
+    page.close()
 
 
 def test_layout_at_phone_tablet_and_desktop_widths(page, four_faces_jpeg, tmp_path) -> None:
@@ -282,6 +329,22 @@ def test_gateway_and_network_failures_read_plainly(page) -> None:
         page.unroute("**/analyze*")
     page.locator("#retry").click()  # and the retry works once the service is back
     page.wait_for_function("() => document.getElementById('status').textContent === '1 face found.'", timeout=60_000)
+
+
+def test_save_that_fails_says_so_beside_the_button(page) -> None:
+    """The annotated copy is a second request; when the service (simulated at the browser) can't give it,
+    a sentence says so beside the button, the result stays, and the button works again."""
+    page, _ = page
+    assert upload(page, FIXTURES / "astronaut.png") == "1 face found."
+    page.route("**/analyze?annotate=true", answer(GATEWAY_AND_NETWORK[1][0]))
+    page.locator("#save").click()
+    page.wait_for_function("() => document.getElementById('save-status').textContent.startsWith('The service')")
+    assert page.locator("#save-status").inner_text().startswith("The service is starting up or took too long")
+    assert page.locator("#status").inner_text() == "1 face found." and page.locator(".card").count() == 1
+    page.unroute("**/analyze?annotate=true")
+    with page.expect_download() as download:
+        page.locator("#save").click()
+    assert download.value.suggested_filename == "astronaut-faces.jpg"
 
 
 def test_signed_in_deployment_takes_a_pasted_token(page) -> None:
