@@ -9,7 +9,7 @@ PORT   ?= 8080
 
 install: $(VENV)/.installed models fixtures
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-eval.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-eval.txt requirements-build.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt

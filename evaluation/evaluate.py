@@ -138,9 +138,8 @@ def faceread_predictions(folder: Path, step: int, limit: int | None, border: int
     dump = face_dump.load(folder, border=border, step=step)
     n = len(dump.labels) if limit is None else min(limit, len(dump.labels))
     found = dump.found[:n]
-    raw = np.where(found, dump.gender_probs[:n, 1], 0.5)
-    probs = np.where(found[:, None], dump.age_probs[:n], 1.0)
-    years = probs @ dump.age_values / probs.sum(1)
+    raw = np.where(found, dump.p_male[:n], 0.5)
+    years = np.where(found, dump.years[:n], 0.0)
     p_male, low, high = np.full(n, 0.5), np.zeros(n), np.zeros(n)
     if fitted_on["labels_sha256"] == hashlib.sha256((folder / "labels.csv").read_bytes()).hexdigest():
         ages, is_male = dump.ages[:n][found], dump.is_male[:n][found]

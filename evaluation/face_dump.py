@@ -71,17 +71,15 @@ class Dump:
 
     labels: list[Label]
     found: np.ndarray          # [N] bool
-    gender_probs: np.ndarray   # [N, 2] (female, male), mirror-averaged softmax
-    age_probs: np.ndarray      # [N, K] over `age_values`
-    age_values: np.ndarray     # [K]
+    p_male: np.ndarray         # [N] uncalibrated p(male) (pipeline.attribute_outputs)
+    years: np.ndarray          # [N] predicted age
     luminance: np.ndarray      # [N] mean luma (0-255) inside the detector box
     contrast: np.ndarray       # [N] standard deviation of that luma
     ms: np.ndarray             # [N] detection + attribute nets, per image
 
     def every(self, step: int) -> Dump:
         """Every `step`-th image, as `load(..., step=step)` would give."""
-        return Dump(self.labels[::step], *(getattr(self, f.name)[::step] if f.name != "age_values"
-                                           else self.age_values for f in dataclasses.fields(self)[1:]))
+        return Dump(self.labels[::step], *(getattr(self, f.name)[::step] for f in dataclasses.fields(self)[1:]))
 
     @property
     def ages(self) -> np.ndarray:
@@ -109,15 +107,14 @@ def _cache_path(folder: Path, transform: str, border: int, step: int) -> Path:
 def compute(folder: Path, transform: str = "none", border: int = 60, step: int = 1) -> Dump:
     """Run detection and the attribute nets on every `step`-th labelled image (padded by `border` px)."""
     from handler import runtime
-    from handler.pipeline import attribute_probs, detect_faces, face_luma, rank_faces
+    from handler.pipeline import attribute_outputs, detect_faces, face_luma, rank_faces
     from handler.service import DEFAULT_OPTIONS
 
     models = runtime.get_models()
     labels = read_labels(folder)[::step]
-    values = np.asarray(models["age"].spec.extra["values"], np.float64)
-    n, k = len(labels), len(values)
+    n = len(labels)
     found = np.zeros(n, bool)
-    gender, age = np.full((n, 2), np.nan), np.full((n, k), np.nan)
+    p_male, years = np.full(n, np.nan), np.full(n, np.nan)
     luminance, contrast, ms = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
     change = TRANSFORMS[transform]
     for i, label in enumerate(labels):
@@ -136,12 +133,12 @@ def compute(folder: Path, transform: str = "none", border: int = 60, step: int =
             ms[i] = (time.perf_counter() - t0) * 1000
             continue
         best = faces[:1]
-        gp, ap = attribute_probs(image, best, models)
+        p, y = attribute_outputs(image, best, models)
         ms[i] = (time.perf_counter() - t0) * 1000
         found[i] = True
-        gender[i], age[i] = gp[0], ap[0]
+        p_male[i], years[i] = p[0], y[0]
         luminance[i], contrast[i] = face_luma(image, best[0].box)
-    return Dump(labels, found, gender, age, values, luminance, contrast, ms)
+    return Dump(labels, found, p_male, years, luminance, contrast, ms)
 
 
 def load(folder: Path, transform: str = "none", border: int = 60, step: int = 1) -> Dump:
@@ -150,12 +147,12 @@ def load(folder: Path, transform: str = "none", border: int = 60, step: int = 1)
     labels = read_labels(folder)[::step]
     if path.is_file():
         data = np.load(path)
-        return Dump(labels, data["found"], data["gender_probs"], data["age_probs"], data["age_values"],
-                    data["luminance"], data["contrast"], data["ms"])
+        return Dump(labels, data["found"], data["p_male"], data["years"], data["luminance"], data["contrast"],
+                    data["ms"])
     dump = compute(folder, transform, border, step)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, found=dump.found, gender_probs=dump.gender_probs, age_probs=dump.age_probs,
-                        age_values=dump.age_values, luminance=dump.luminance, contrast=dump.contrast, ms=dump.ms)
+    np.savez_compressed(tmp, found=dump.found, p_male=dump.p_male, years=dump.years, luminance=dump.luminance,
+                        contrast=dump.contrast, ms=dump.ms)
     tmp.replace(path)
     return dump

@@ -29,7 +29,7 @@ from handler.errors import ModelError
 FILE_NAME = "calibration.json"
 REFIT = "run `make calibrate DATA=<labelled folder>` (see docs/accuracy.md)"
 # The nets whose outputs (or whose chips) the parameters depend on.
-FITTED_NETS = ("detector", "landmarks", "gender", "age")
+FITTED_NETS = ("detector", "landmarks", "gender", "agegender")
 
 
 @dataclass(frozen=True)

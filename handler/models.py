@@ -191,6 +191,19 @@ class SoftmaxClassifier(_CvAdapter):
             .reshape(1, -1) for chip in chips])
 
 
+class AgeGenderRegressor(_CvAdapter):
+    """Adapter for face-api.js's AgeGenderNet (models/convert_agegender.py): (years, p(male), p(female)) per chip.
+
+    The graph normalises its own input, so chips go in as RGB 0-255 at the net's size.
+    """
+
+    def predict(self, chips: list[np.ndarray]) -> np.ndarray:
+        """[N, 3] for N BGR chips already at the net's input size (one forward each, as SoftmaxClassifier)."""
+        return np.concatenate([
+            self.net.forward(cv2.dnn.blobFromImage(chip, 1.0, self.spec.input_size, swapRB=True, crop=False))
+            .reshape(1, -1) for chip in chips])
+
+
 class ShapePredictor:
     """Adapter for dlib's landmark models (`dlib.shape_predictor`), e.g. the 5-point face model.
 
@@ -223,7 +236,8 @@ class ShapePredictor:
 
 
 ADAPTERS = {"yunet_detector": YuNetDetector, "softmax_classifier": SoftmaxClassifier,
-            "softmax_regressor": SoftmaxClassifier, "dlib_shape_predictor": ShapePredictor}
+            "softmax_regressor": SoftmaxClassifier, "dlib_shape_predictor": ShapePredictor,
+            "age_gender_regressor": AgeGenderRegressor}
 
 
 @dataclass(frozen=True)

@@ -77,30 +77,27 @@ def rank_faces(image: np.ndarray, faces: list[Face]) -> list[Face]:
     return faces
 
 
-def age_estimate(probs: np.ndarray, values: np.ndarray, intervals: AgeIntervals) -> dict:
-    """Expected age of the predicted distribution, its bucket and its calibrated interval."""
-    years = float(probs @ values / probs.sum())
+def age_estimate(years: float, intervals: AgeIntervals) -> dict:
+    """The age in years, its bucket and its calibrated interval."""
     low, high = intervals.interval(years)
     return {"years": round(years, 1), "bucket": age_bucket(years),
             "interval": {"low": low, "high": high, "coverage": intervals.coverage}}
 
 
-def gender_estimate(probs: np.ndarray, labels: list[str], years: float, calibration: Calibration,
-                    min_confidence: float) -> dict:
+def gender_estimate(p_male_raw: float, years: float, calibration: Calibration, min_confidence: float) -> dict:
     """Calibrated gender; `unknown` below `min_confidence` and for faces predicted to be children."""
-    p_male = float(calibration.gender.p_male(float(probs[labels.index("male")])))
+    p_male = float(calibration.gender.p_male(p_male_raw))
     best, confidence = ("male", p_male) if p_male >= 0.5 else ("female", 1 - p_male)
     decided = confidence >= min_confidence and years >= calibration.child_below_years
     return {"value": best if decided else "unknown", "confidence": round(confidence, 4)}
 
 
-
 def mirror_averaged(net: Any, chips: list[np.ndarray]) -> np.ndarray:
-    """The net's probabilities averaged over each chip and its mirror image, at the net's input size.
+    """The net's outputs averaged over each chip and its mirror image, at the net's input size.
 
     A chip larger than the input is shrunk with INTER_AREA: on UTKFace-dev the gender
     net read a 64 px chip shrunk to 32 px as well as dlib's own 32 px chip (89.5 % vs
-    89.0 %), and with the mirror 90.1 % (`make eval`), so one chip serves both nets.
+    89.0 %), and with the mirror 90.1 % (`make eval`), so one chip serves every net.
     """
     size = net.spec.input_size
     views = [chip if chip.shape[1::-1] == size else cv2.resize(chip, size, interpolation=cv2.INTER_AREA)
@@ -108,26 +105,40 @@ def mirror_averaged(net: Any, chips: list[np.ndarray]) -> np.ndarray:
     return (net.predict(views) + net.predict([cv2.flip(view, 1) for view in views])) / 2
 
 
-def attribute_probs(image: np.ndarray, faces: list[Face], models: Models) -> tuple[np.ndarray, np.ndarray]:
-    """The attribute nets' raw outputs per face, mirror-averaged: gender [N, 2] and age [N, len(values)]."""
-    gender_net, age_net = models["gender"], models["age"]
-    size = max(gender_net.spec.input_size[0], age_net.spec.input_size[0])
-    chips = [aligned_chip(image, face.raw_box, models["landmarks"], size, age_net.spec.input["chip_padding"])
-             for face in faces]
-    return mirror_averaged(gender_net, chips), mirror_averaged(age_net, chips)
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-7, 1 - 1e-7)
+    return np.log(p / (1 - p))
+
+
+def attribute_outputs(image: np.ndarray, faces: list[Face], models: Models) -> tuple[np.ndarray, np.ndarray]:
+    """Per face, the uncalibrated p(male) and the age in years, from one aligned chip and its mirror.
+
+    Age is face-api.js's AgeGenderNet alone; gender the mean of its log-odds of male and the Cydral
+    gender net's, which Platt scaling then calibrates. tools/agegender_study.py chose these on
+    UTKFace-dev and on a FairFace sample neither net was trained on (docs/accuracy.md): on FairFace
+    the Cydral net is the better gender net, face-api.js's far the better age net, and the mean
+    log-odds beat either net's alone.
+    """
+    agegender, gender_net = models["agegender"], models["gender"]
+    chips = [aligned_chip(image, face.raw_box, models["landmarks"], agegender.spec.input_size[0],
+                          agegender.spec.input["chip_padding"]) for face in faces]
+    # Both nets see the chip and its mirror. Dropping face-api.js's mirror forward would bring the attribute
+    # step from ~1.3-1.6x back to ~1.0x its pre-issue-19 cost, but costs accuracy (docs/accuracy.md, "Cost").
+    both = mirror_averaged(agegender, chips)  # (years, p(male), p(female))
+    cydral = mirror_averaged(gender_net, chips)[:, gender_net.spec.extra["labels"].index("male")]
+    p_male = 1 / (1 + np.exp(-(_logit(both[:, 1]) + _logit(cydral)) / 2))
+    return p_male.astype(np.float64), both[:, 0].astype(np.float64)
 
 
 def attributes(image: np.ndarray, faces: list[Face], models: Models, options: Options) -> None:
-    """Calibrated gender and age for each face from one aligned chip, mirror-averaged (see `mirror_averaged`)."""
+    """Calibrated gender and age for each face (see `attribute_outputs`)."""
     if not faces:
         return
-    gender_probs, age_probs = attribute_probs(image, faces, models)
-    labels = models["gender"].spec.extra["labels"]
-    values = np.asarray(models["age"].spec.extra["values"], np.float64)
-    for face, gp, ap in zip(faces, gender_probs, age_probs):
+    p_male, years = attribute_outputs(image, faces, models)
+    for face, p, y in zip(faces, p_male, years):
         face.luma = face_luma(image, face.box)
-        face.age = age_estimate(ap.astype(np.float64), values, models.calibration.age)
-        face.gender = gender_estimate(gp, labels, face.age["years"], models.calibration, options.min_gender_confidence)
+        face.age = age_estimate(float(y), models.calibration.age)
+        face.gender = gender_estimate(float(p), face.age["years"], models.calibration, options.min_gender_confidence)
 
 
 def analyze_faces(image: np.ndarray, models: Models, options: Options,

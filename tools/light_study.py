@@ -33,9 +33,8 @@ sys.path.insert(0, str(ROOT))
 def scores(dump: Dump, calibration: Calibration, min_gender_confidence: float) -> dict[str, np.ndarray]:
     """Per found face: luma, contrast, gender right, decided, decided right, |age error|, covered."""
     found = dump.found
-    raw = dump.gender_probs[found][:, 1]
-    probs = dump.age_probs[found]
-    years = probs @ dump.age_values / probs.sum(1)
+    raw = dump.p_male[found]
+    years = dump.years[found]
     ages, is_male = dump.ages[found], dump.is_male[found]
     p_male = calibration.gender.p_male(raw)
     confidence = np.maximum(p_male, 1 - p_male)

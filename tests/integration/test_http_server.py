@@ -30,7 +30,7 @@ def test_health(http_server: str) -> None:
     status, _, body = call(http_server + "/health")
     payload = json.loads(body)
     assert status == 200 and payload["warm"] is True
-    assert set(payload["models"]) == {"detector", "landmarks", "gender", "age"}
+    assert set(payload["models"]) == {"detector", "landmarks", "gender", "agegender"}
 
 
 def test_analyze_json_base64(http_server: str) -> None:

@@ -11,7 +11,7 @@ from handler.models import LoadedNet, read_manifest
 
 
 def test_pool_answers_concurrent_forwards_like_one_net() -> None:
-    spec = read_manifest(SETTINGS.model_dir)["age"]
+    spec = read_manifest(SETTINGS.model_dir)["gender"]
     single, pool = LoadedNet(spec), LoadedNet(spec, clones=3)
     pool.warm()
     assert len(pool._nets) == 3 and len(single._nets) == 1

@@ -98,11 +98,9 @@ def test_age_buckets(years: float, bucket: str) -> None:
 
 
 def test_age_estimate_has_the_calibrated_interval() -> None:
-    values = np.array([0.25, *range(1, 81)], np.float64)
-    probs = np.exp(-0.5 * ((values - 30) / 5) ** 2)
-    age = age_estimate(probs, values, MODELS.calibration.age)
-    assert age["years"] == pytest.approx(30, abs=0.1) and age["bucket"] == "(25-32)"
-    low, high = MODELS.calibration.age.interval(age["years"])
+    age = age_estimate(30.04, MODELS.calibration.age)
+    assert age["years"] == 30.0 and age["bucket"] == "(25-32)"
+    low, high = MODELS.calibration.age.interval(30.04)
     assert age["interval"] == {"low": low, "high": high, "coverage": 0.8} and low < 30 < high
 
 
@@ -130,9 +128,8 @@ def test_labels() -> None:
 
 def test_children_never_get_a_gender_and_wide_intervals_are_flagged() -> None:
     calibration = MODELS.calibration
-    confident_male = np.array([1e-6, 1 - 1e-6])
-    child = gender_estimate(confident_male, ["female", "male"], 6.0, calibration, 0.8)
-    adult = gender_estimate(confident_male, ["female", "male"], 30.0, calibration, 0.8)
+    child = gender_estimate(1 - 1e-6, 6.0, calibration, 0.8)
+    adult = gender_estimate(1 - 1e-6, 30.0, calibration, 0.8)
     assert child["value"] == "unknown" and adult["value"] == "male"
     assert child["confidence"] == adult["confidence"] > 0.99
     face = Face(raw_box=(0, 0, 100, 100), box={"x": 0, "y": 0, "width": 100, "height": 100}, detection_confidence=1.0,
@@ -141,6 +138,9 @@ def test_children_never_get_a_gender_and_wide_intervals_are_flagged() -> None:
     assert quality_issues(face, DEFAULT_OPTIONS, calibration) == []
     face.age["interval"]["high"] += 1
     assert quality_issues(face, DEFAULT_OPTIONS, calibration) == ["age_uncertain"]
+    # A child's interval is narrow: only the gender is withheld, the age is not uncertain.
+    face.gender, face.age = child, {"years": 6.0, "interval": {"low": 4, "high": 9}}
+    assert quality_issues(face, DEFAULT_OPTIONS, calibration) == ["low_gender_confidence"]
 
 
 @pytest.mark.parametrize("options", [
@@ -172,7 +172,7 @@ def test_concurrent_analyses_equal_sequential() -> None:
 def test_exposure_issues_from_the_face_box_luma(luma: tuple[float, float], issue: str | None) -> None:
     face = Face(raw_box=(0, 0, 100, 100), box={"x": 0, "y": 0, "width": 100, "height": 100}, detection_confidence=1.0,
                 inside=1.0, sharpness=0.9, gender={"value": "male", "confidence": 0.99},
-                age={"years": 30.0, "interval": {"low": 20, "high": 45}}, luma=luma)
+                age={"years": 30.0, "interval": {"low": 20, "high": 40}}, luma=luma)
     assert quality_issues(face, DEFAULT_OPTIONS, MODELS.calibration) == ([issue] if issue else [])
 
 

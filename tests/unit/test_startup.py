@@ -33,7 +33,7 @@ def test_first_analysis_is_cold_then_warm() -> None:
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == [True, False, False]
     loaded = [json.loads(line) for line in proc.stdout.splitlines() if '"model_loaded"' in line]
-    assert [e["net"] for e in loaded] == ["detector", "landmarks", "gender", "age"]
+    assert [e["net"] for e in loaded] == ["detector", "landmarks", "gender", "agegender"]
     assert all(e["load_ms"] > 0 and e["warm_ms"] > 0 for e in loaded)
 
 
@@ -50,7 +50,7 @@ def copy_models(tmp_path: Path) -> Path:
 ])
 def test_bad_models_stop_start_up_naming_the_file(tmp_path: Path, damage: str, message: str) -> None:
     models = copy_models(tmp_path)
-    weights = models / "age-v1.onnx"
+    weights = models / "agegender-faceapi.onnx"
     if damage == "missing_dir":
         shutil.rmtree(models)
     elif damage == "missing_file":
@@ -74,7 +74,7 @@ def test_corrupt_weights_are_caught_by_verify_models_and_the_package_build(tmp_p
                               capture_output=True, text=True, timeout=60)
 
     assert verify_models().returncode == 0
-    weights = models / "age-v1.onnx"
+    weights = models / "agegender-faceapi.onnx"
     data = bytearray(weights.read_bytes())
     data[5000] ^= 0xFF
     weights.write_bytes(bytes(data))
@@ -84,7 +84,7 @@ def test_corrupt_weights_are_caught_by_verify_models_and_the_package_build(tmp_p
     sys.path.insert(0, str(ROOT / "infra"))
     from package import verify_model_hashes
 
-    with pytest.raises(SystemExit, match=r"age-v1\.onnx does not match"):
+    with pytest.raises(SystemExit, match=r"agegender-faceapi\.onnx does not match"):
         verify_model_hashes(models)
 
 
