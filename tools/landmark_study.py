@@ -26,7 +26,7 @@ pipeline's own detector (models/manifest.json).
      yunet-linear  YuNet's eyes and nose tip (chips.ALIGN_POINTS), one bilinear warpAffine
      yunet-box     the same after shrinking the face by a whole factor with INTER_AREA
      yunet-pyr2    the same with dlib's rule (cv2.pyrDown halvings to under 2x)
-     yunet         handler.chips.landmark_chip, what ships: eyes and nose tip, halvings while 4x is left
+     yunet         evaluation.landmark_chips.landmark_chip, the candidate: eyes and nose tip, halvings while 4x is left
    Printed: gender accuracy (argmax) and age MAE on the faces, the paired difference
    to `dlib` with a 95 % bootstrap interval (2,000 resamples of faces), agreement
    with dlib's answers, and the time per face of each alignment.
@@ -58,7 +58,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from handler import chips  # noqa: E402
+from evaluation import landmark_chips as chips  # noqa: E402
 
 BORDER = 60
 CHIP = 64
@@ -409,7 +409,7 @@ def main(argv: list[str] | None = None) -> dict:
     print("spread (std) per point:\n", spread)
     print("dlib's own points in the same frame (should be dlib's template):\n", dlib_check)
     print("dlib's template:\n", DLIB_TEMPLATE)
-    print("shipped handler.chips.TEMPLATE:\n", chips.TEMPLATE,
+    print("evaluation.landmark_chips.TEMPLATE:\n", chips.TEMPLATE,
           f"\nmax |fitted - shipped| = {np.abs(template - chips.TEMPLATE).max():.4f}")
 
     for row, r in enumerate(both):

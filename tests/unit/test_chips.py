@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from handler.chips import TEMPLATE, chip_matrix, landmark_chip, similarity, template_pixels
+from evaluation.landmark_chips import TEMPLATE, chip_matrix, landmark_chip, similarity, template_pixels
 
 
 def _similarity(angle_deg: float, scale: float, tx: float, ty: float) -> np.ndarray:
