@@ -76,6 +76,7 @@ class Dump:
     luminance: np.ndarray      # [N] mean luma (0-255) inside the detector box
     contrast: np.ndarray       # [N] standard deviation of that luma
     ms: np.ndarray             # [N] detection + attribute nets, per image
+    mirror_spread: np.ndarray  # [N] |age of the chip - age of its mirror|: the interval's per-face difficulty
 
     def every(self, step: int) -> Dump:
         """Every `step`-th image, as `load(..., step=step)` would give."""
@@ -116,6 +117,7 @@ def compute(folder: Path, transform: str = "none", border: int = 60, step: int =
     found = np.zeros(n, bool)
     p_male, years = np.full(n, np.nan), np.full(n, np.nan)
     luminance, contrast, ms = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    mirror_spread = np.full(n, np.nan)
     change = TRANSFORMS[transform]
     for i, label in enumerate(labels):
         image = cv2.imread(str(folder / label.file), cv2.IMREAD_COLOR)
@@ -133,12 +135,13 @@ def compute(folder: Path, transform: str = "none", border: int = 60, step: int =
             ms[i] = (time.perf_counter() - t0) * 1000
             continue
         best = faces[:1]
-        p, y = attribute_outputs(image, best, models)
+        p, y, spread = attribute_outputs(image, best, models)
         ms[i] = (time.perf_counter() - t0) * 1000
         found[i] = True
-        p_male[i], years[i] = p[0], y[0]
+        p_male[i], years[i], mirror_spread[i] = p[0], y[0], spread[0]
         luminance[i], contrast[i] = face_luma(image, best[0].box)
-    return Dump(labels, found, p_male, years, luminance, contrast, ms)
+    return Dump(labels, found, p_male, years, luminance, contrast, ms, mirror_spread)
+
 
 
 def load(folder: Path, transform: str = "none", border: int = 60, step: int = 1) -> Dump:
@@ -147,12 +150,10 @@ def load(folder: Path, transform: str = "none", border: int = 60, step: int = 1)
     labels = read_labels(folder)[::step]
     if path.is_file():
         data = np.load(path)
-        return Dump(labels, data["found"], data["p_male"], data["years"], data["luminance"], data["contrast"],
-                    data["ms"])
+        return Dump(labels, *(data[f.name] for f in dataclasses.fields(Dump)[1:]))
     dump = compute(folder, transform, border, step)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, found=dump.found, p_male=dump.p_male, years=dump.years, luminance=dump.luminance,
-                        contrast=dump.contrast, ms=dump.ms)
+    np.savez_compressed(tmp, **{f.name: getattr(dump, f.name) for f in dataclasses.fields(Dump)[1:]})
     tmp.replace(path)
     return dump

@@ -39,21 +39,38 @@ def fit_platt(p_male_raw: np.ndarray, is_male: np.ndarray, iterations: int = 100
     return GenderCalibration(float(w[0]), float(w[1]))
 
 
-def conformal_quantiles(residuals: np.ndarray, coverage: float) -> tuple[float, float]:
-    """Split-conformal (q_lo, q_hi) of residuals: each tail holds at most (1 - coverage) / 2 of n + 1."""
-    r = np.sort(np.asarray(residuals, np.float64))
-    n = len(r)
-    if n == 0:
-        raise ValueError("no residuals to take quantiles of")
+def conformal_quantiles(residuals: np.ndarray, coverage: float,
+                        upper_residuals: np.ndarray | None = None) -> tuple[float, float]:
+    """Split-conformal (q_lo, q_hi): each tail holds at most (1 - coverage) / 2 of n + 1.
+
+    q_lo is taken over `residuals`, q_hi over `upper_residuals` (default: the same). With an age
+    group's range as the label, residuals = high - predicted and upper_residuals = low - predicted:
+    [predicted + q_lo, predicted + q_hi] then overlaps the group as often as it would hold an exact age.
+    """
+    lower = np.sort(np.asarray(residuals, np.float64))
+    upper = lower if upper_residuals is None else np.sort(np.asarray(upper_residuals, np.float64))
+    n = len(lower)
+    if n == 0 or len(upper) != n:
+        raise ValueError("no residuals to take quantiles of (or lower and upper of different lengths)")
     tail = (1 - coverage) / 2
     lo = max(math.floor((n + 1) * tail) - 1, 0)
     hi = min(math.ceil((n + 1) * (1 - tail)) - 1, n - 1)
-    return float(r[lo]), float(r[hi])
+    return float(lower[lo]), float(upper[hi])
 
 
-def fit_intervals(years: np.ndarray, ages: np.ndarray, edges: tuple[float, ...], coverage: float) -> AgeIntervals:
-    """Conformal residual quantiles per band of predicted years."""
-    years, ages = np.asarray(years, np.float64), np.asarray(ages, np.float64)
+def fit_intervals(years: np.ndarray, ages: np.ndarray, edges: tuple[float, ...], coverage: float, *,
+                  ages_high: np.ndarray | None = None, spread: np.ndarray | None = None,
+                  spread_years: float = math.inf) -> AgeIntervals:
+    """Conformal residual quantiles per band of predicted years, normalised by each face's scale.
+
+    `ages` are exact ages, or with `ages_high` the low ends of age groups (the label is the range).
+    With `spread` (the mirror spread per face) and a finite `spread_years`, each residual is divided
+    by 1 + spread / spread_years, so the fitted quantiles are those of a face whose chip and mirror agree.
+    """
+    years, low = np.asarray(years, np.float64), np.asarray(ages, np.float64)
+    high = low if ages_high is None else np.asarray(ages_high, np.float64)
+    shell = AgeIntervals(coverage, tuple(float(e) for e in edges), ((0.0, 0.0),) * (len(edges) + 1), spread_years)
+    scale = shell.scale(np.zeros_like(years) if spread is None else spread) * np.ones_like(years)
     band = np.searchsorted(edges, years, side="right")
     filled = np.unique(band)
     if not len(filled):
@@ -63,8 +80,9 @@ def fit_intervals(years: np.ndarray, ages: np.ndarray, edges: tuple[float, ...],
         # A band without faces (only in small subsets) borrows the nearest band's quantiles.
         nearest = filled[np.argmin(np.abs(filled - b))]
         inside = band == nearest
-        quantiles.append(conformal_quantiles(ages[inside] - years[inside], coverage))
-    return AgeIntervals(coverage, tuple(float(e) for e in edges), tuple(quantiles))
+        quantiles.append(conformal_quantiles((high - years)[inside] / scale[inside], coverage,
+                                             (low - years)[inside] / scale[inside]))
+    return AgeIntervals(coverage, shell.edges, tuple(quantiles), spread_years)
 
 
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
@@ -86,16 +104,31 @@ def gender_ece(p_male: np.ndarray, is_male: np.ndarray, bins: int = 10) -> float
                                       bins)
 
 
+def intervals_of(intervals: AgeIntervals, years: np.ndarray, spread: np.ndarray | None = None) -> np.ndarray:
+    """[N, 2] whole-year (low, high) for each face, as the pipeline reports them."""
+    spread = np.zeros(len(years)) if spread is None else spread
+    return np.array([intervals.interval(float(y), float(s)) for y, s in zip(years, spread)]).reshape(-1, 2)
+
+
 def cross_fit(p_male_raw: np.ndarray, is_male: np.ndarray, years: np.ndarray, ages: np.ndarray,
-              edges: tuple[float, ...], coverage: float, folds: int = 5,
-              seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Out-of-fold calibrated p(male), interval lows and highs: each face's from the folds that did not hold it."""
+              edges: tuple[float, ...], coverage: float, folds: int = 5, seed: int = 0, *,
+              ages_high: np.ndarray | None = None, spread: np.ndarray | None = None,
+              spread_years: float = math.inf, held_out: np.ndarray | None = None,
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Out-of-fold calibrated p(male), interval lows and highs: each face's from the folds that did not hold it.
+
+    `held_out` (a label per face, e.g. a race group) replaces the random folds: each group's faces
+    are then scored with parameters fitted on every other group (leave one group out).
+    """
     n = len(years)
-    fold = np.random.default_rng(seed).permutation(n) % folds
+    fold = np.random.default_rng(seed).permutation(n) % folds if held_out is None else np.asarray(held_out)
+    high_all = ages if ages_high is None else ages_high
+    spread_all = np.zeros(n) if spread is None else np.asarray(spread, np.float64)
     p_male, low, high = np.empty(n), np.empty(n), np.empty(n)
-    for k in range(folds):
+    for k in np.unique(fold):
         fit, held = fold != k, fold == k
         p_male[held] = fit_platt(p_male_raw[fit], is_male[fit]).p_male(p_male_raw[held])
-        intervals = fit_intervals(years[fit], ages[fit], edges, coverage)
-        low[held], high[held] = np.array([intervals.interval(y) for y in years[held]]).T.reshape(2, -1)
+        intervals = fit_intervals(years[fit], ages[fit], edges, coverage, ages_high=high_all[fit],
+                                  spread=spread_all[fit], spread_years=spread_years)
+        low[held], high[held] = intervals_of(intervals, years[held], spread_all[held]).T
     return p_male, low, high

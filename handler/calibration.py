@@ -7,9 +7,11 @@ net's weights it was fitted on: start-up refuses a calibration fitted for other 
 so changing a net means re-running `make calibrate`, never silently wrong numbers.
 
 Gender: Platt scaling of the net's log-odds, p(male) = sigmoid(a * log(p / (1 - p)) + b).
-Age: split-conformal quantiles of the residual (true - predicted years), per band of the
-predicted age, so the interval [years + q_lo, years + q_hi] holds `coverage` of faces
-like the calibration set within each band. The fitting is evaluation/fitting.py's (dev only).
+Age: normalised split-conformal quantiles of the residual (true - predicted years), per band
+of the predicted age, so the interval [years + s * q_lo, years + s * q_hi] holds `coverage` of
+faces like the calibration set within each band. s = 1 + spread / spread_years grows with the
+face's difficulty: `spread` is how far the age net's readings of the chip and of its mirror
+image disagree (years). The fitting is evaluation/fitting.py's (dev only).
 """
 
 from __future__ import annotations
@@ -47,17 +49,23 @@ class GenderCalibration:
 
 @dataclass(frozen=True)
 class AgeIntervals:
-    """Residual quantiles per band of predicted age: [years + q_lo, years + q_hi] in whole years."""
+    """Residual quantiles per band of predicted age: [years + s * q_lo, years + s * q_hi] in whole years."""
 
     coverage: float
     edges: tuple[float, ...]            # band i is edges[i-1] <= years < edges[i] (open at both ends)
-    quantiles: tuple[tuple[float, float], ...]   # (q_lo, q_hi) per band, len(edges) + 1
+    quantiles: tuple[tuple[float, float], ...]   # (q_lo, q_hi) per band, len(edges) + 1, at spread 0
+    spread_years: float = math.inf      # the mirror spread that doubles the interval (inf: fixed width)
 
-    def interval(self, years: float) -> tuple[int, int]:
+    def scale(self, spread: float | np.ndarray) -> float | np.ndarray:
+        """How much wider than a face whose chip and mirror agree (1 at spread 0)."""
+        return 1 + np.asarray(spread, np.float64) / self.spread_years if math.isfinite(self.spread_years) else 1.0
+
+    def interval(self, years: float, spread: float = 0.0) -> tuple[int, int]:
         """(low, high) whole years; a whole-year age a is inside when low <= a <= high."""
         q_lo, q_hi = self.quantiles[int(np.searchsorted(self.edges, years, side="right"))]
+        s = float(self.scale(spread))
         # ceil/floor: a whole-year age >= years + q_lo iff it is >= ceil(years + q_lo).
-        return max(0, math.ceil(years + q_lo - 1e-9)), math.floor(years + q_hi + 1e-9)
+        return max(0, math.ceil(years + s * q_lo - 1e-9)), math.floor(years + s * q_hi + 1e-9)
 
 
 @dataclass(frozen=True)
@@ -77,9 +85,12 @@ def from_dict(data: dict[str, Any]) -> Calibration:
     quantiles = tuple((float(lo), float(hi)) for lo, hi in age["quantiles"])
     if len(quantiles) != len(edges) + 1 or list(edges) != sorted(edges):
         raise ValueError("age.quantiles needs one (q_lo, q_hi) per band: len(edges) + 1, edges ascending")
+    if age.get("spread_years") is not None and not float(age["spread_years"]) > 0:
+        raise ValueError("age.spread_years must be a positive number of years (or null: a fixed width)")
     return Calibration(
         gender=GenderCalibration(float(gender["a"]), float(gender["b"])),
-        age=AgeIntervals(float(age["coverage"]), edges, quantiles),
+        age=AgeIntervals(float(age["coverage"]), edges, quantiles,
+                         math.inf if age.get("spread_years") is None else float(age["spread_years"])),
         child_below_years=float(rules["child_below_years"]),
         max_useful_width=int(rules["max_useful_width"]),
     )

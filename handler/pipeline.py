@@ -77,9 +77,9 @@ def rank_faces(image: np.ndarray, faces: list[Face]) -> list[Face]:
     return faces
 
 
-def age_estimate(years: float, intervals: AgeIntervals) -> dict:
-    """The age in years, its bucket and its calibrated interval."""
-    low, high = intervals.interval(years)
+def age_estimate(years: float, intervals: AgeIntervals, spread: float = 0.0) -> dict:
+    """The age in years, its bucket and its calibrated interval (wider the more chip and mirror disagree)."""
+    low, high = intervals.interval(years, spread)
     return {"years": round(years, 1), "bucket": age_bucket(years),
             "interval": {"low": low, "high": high, "coverage": intervals.coverage}}
 
@@ -92,8 +92,8 @@ def gender_estimate(p_male_raw: float, years: float, calibration: Calibration, m
     return {"value": best if decided else "unknown", "confidence": round(confidence, 4)}
 
 
-def mirror_averaged(net: Any, chips: list[np.ndarray]) -> np.ndarray:
-    """The net's outputs averaged over each chip and its mirror image, at the net's input size.
+def mirror_outputs(net: Any, chips: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The net's outputs for each chip and for its mirror image, at the net's input size.
 
     A chip larger than the input is shrunk with INTER_AREA: on UTKFace-dev the gender
     net read a 64 px chip shrunk to 32 px as well as dlib's own 32 px chip (89.5 % vs
@@ -102,7 +102,13 @@ def mirror_averaged(net: Any, chips: list[np.ndarray]) -> np.ndarray:
     size = net.spec.input_size
     views = [chip if chip.shape[1::-1] == size else cv2.resize(chip, size, interpolation=cv2.INTER_AREA)
              for chip in chips]
-    return (net.predict(views) + net.predict([cv2.flip(view, 1) for view in views])) / 2
+    return net.predict(views), net.predict([cv2.flip(view, 1) for view in views])
+
+
+def mirror_averaged(net: Any, chips: list[np.ndarray]) -> np.ndarray:
+    """The net's outputs averaged over each chip and its mirror image (see `mirror_outputs`)."""
+    chip, mirror = mirror_outputs(net, chips)
+    return (chip + mirror) / 2
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -110,34 +116,38 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def attribute_outputs(image: np.ndarray, faces: list[Face], models: Models) -> tuple[np.ndarray, np.ndarray]:
-    """Per face, the uncalibrated p(male) and the age in years, from one aligned chip and its mirror.
+def attribute_outputs(image: np.ndarray, faces: list[Face],
+                      models: Models) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per face, the uncalibrated p(male), the age in years and its mirror spread, from one aligned chip and its mirror.
 
     Age is face-api.js's AgeGenderNet alone; gender the mean of its log-odds of male and the Cydral
     gender net's, which Platt scaling then calibrates. tools/agegender_study.py chose these on
     UTKFace-dev and on a FairFace sample neither net was trained on (docs/accuracy.md): on FairFace
     the Cydral net is the better gender net, face-api.js's far the better age net, and the mean
-    log-odds beat either net's alone.
+    log-odds beat either net's alone. The mirror spread, how many years the age net's readings of
+    the chip and of its mirror disagree, is the face's difficulty: the age interval widens with it.
     """
     agegender, gender_net = models["agegender"], models["gender"]
     chips = [aligned_chip(image, face.raw_box, models["landmarks"], agegender.spec.input_size[0],
                           agegender.spec.input["chip_padding"]) for face in faces]
     # Both nets see the chip and its mirror. Dropping face-api.js's mirror forward would bring the attribute
     # step from ~1.3-1.6x back to ~1.0x its pre-issue-19 cost, but costs accuracy (docs/accuracy.md, "Cost").
-    both = mirror_averaged(agegender, chips)  # (years, p(male), p(female))
+    chip, mirror = mirror_outputs(agegender, chips)  # (years, p(male), p(female)) each
+    both = (chip + mirror) / 2
     cydral = mirror_averaged(gender_net, chips)[:, gender_net.spec.extra["labels"].index("male")]
     p_male = 1 / (1 + np.exp(-(_logit(both[:, 1]) + _logit(cydral)) / 2))
-    return p_male.astype(np.float64), both[:, 0].astype(np.float64)
+    spread = np.abs(chip[:, 0] - mirror[:, 0])
+    return p_male.astype(np.float64), both[:, 0].astype(np.float64), spread.astype(np.float64)
 
 
 def attributes(image: np.ndarray, faces: list[Face], models: Models, options: Options) -> None:
     """Calibrated gender and age for each face (see `attribute_outputs`)."""
     if not faces:
         return
-    p_male, years = attribute_outputs(image, faces, models)
-    for face, p, y in zip(faces, p_male, years):
+    p_male, years, spread = attribute_outputs(image, faces, models)
+    for face, p, y, s in zip(faces, p_male, years, spread):
         face.luma = face_luma(image, face.box)
-        face.age = age_estimate(float(y), models.calibration.age)
+        face.age = age_estimate(float(y), models.calibration.age, float(s))
         face.gender = gender_estimate(float(p), face.age["years"], models.calibration, options.min_gender_confidence)
 
 
