@@ -126,9 +126,10 @@ class Calibrated:
 def faceread_predictions(folder: Path, step: int, limit: int | None, border: int) -> Calibrated:
     """Our pipeline's best face per image (detection and nets cached, see evaluation.face_dump), calibrated.
 
-    On the data the shipped calibration was fitted on (same labels.csv), its parameters would
-    score themselves; the calibrated numbers are then cross-fitted instead: each face's from
-    parameters fitted on the other folds, as `make calibrate` reports them.
+    On a folder the shipped calibration was fitted on (same labels.csv), its parameters would
+    score themselves; the calibrated numbers are then cross-fitted instead, within this folder:
+    each face's from parameters fitted on the other folds. (`make calibrate` reports the pooled
+    cross-fit, folds drawn over every folder it fitted on, which is how the shipped file is fitted.)
     """
     from evaluation import face_dump, fitting
     from handler import calibration, runtime
@@ -141,17 +142,22 @@ def faceread_predictions(folder: Path, step: int, limit: int | None, border: int
     raw = np.where(found, dump.p_male[:n], 0.5)
     years = np.where(found, dump.years[:n], 0.0)
     p_male, low, high = np.full(n, 0.5), np.zeros(n), np.zeros(n)
-    if fitted_on["labels_sha256"] == hashlib.sha256((folder / "labels.csv").read_bytes()).hexdigest():
-        ages, is_male = dump.ages[:n][found], dump.is_male[:n][found]
-        edges, coverage = shipped.age.edges, shipped.age.coverage
-        p_male[found], low[found], high[found] = fitting.cross_fit(raw[found], is_male, years[found], ages,
-                                                                       edges, coverage)
-        source = (f"{folder.name} is the calibration's own data: calibrated figures are 5-fold cross-fitted "
-                  "(each face's from parameters fitted on the other folds), not the shipped parameters")
+    spread = np.where(found, dump.mirror_spread[:n], 0.0)
+    sha256 = hashlib.sha256((folder / "labels.csv").read_bytes()).hexdigest()
+    if sha256 in {entry["labels_sha256"] for entry in fitted_on["folders"]}:
+        labels = [lab for lab, f in zip(dump.labels[:n], found) if f]
+        age = shipped.age
+        p_male[found], low[found], high[found] = fitting.cross_fit(
+            raw[found], dump.is_male[:n][found], years[found], np.array([lab.low for lab in labels]), age.edges,
+            age.coverage, ages_high=np.array([lab.high for lab in labels]), spread=spread[found],
+            spread_years=age.spread_years)
+        source = (f"{folder.name} is among the calibration's own data: calibrated figures are 5-fold cross-fitted "
+                  "within it (each face's from parameters fitted on its other folds), not the shipped parameters")
     else:
         p_male = shipped.gender.p_male(raw)
-        low, high = np.array([shipped.age.interval(y) for y in years]).T.reshape(2, -1)
-        source = f"the shipped calibration (fitted on {fitted_on['folder']}, {fitted_on['faces']} faces)"
+        low, high = fitting.intervals_of(shipped.age, years, spread).T
+        names = ", ".join(entry["folder"] for entry in fitted_on["folders"])
+        source = f"the shipped calibration (fitted on {names}: {fitted_on['faces']} faces)"
     predictions = [
         Prediction(GENDERS[int(p >= 0.5)], float(max(p, 1 - p)), float(y), float(ms), int(lo), int(hi),
                    bool(y < shipped.child_below_years)) if f else Prediction(ms=float(ms))

@@ -1,17 +1,22 @@
 #!/usr/bin/env python3
-"""Fit the gender and age calibration on a labelled folder; write models/calibration.json and pin it.
+"""Fit the gender and age calibration on labelled folders, pooled; write models/calibration.json and pin it.
 
-    make calibrate DATA=../shared/utkface-dev
-    = .venv/bin/python tools/calibrate.py ../shared/utkface-dev
+    make calibrate DATA="../shared/utkface-dev build/fairface"
+    = .venv/bin/python tools/calibrate.py ../shared/utkface-dev build/fairface
 
-Runs the pipeline's detection and attribute nets once over the folder (cached in
-build/), then:
-  1. cross-fits (K folds: every figure printed comes from folds that did not fit it)
-     and prints ECE, accuracy per confidence band, the gender threshold table, age
-     coverage and width per decade of true age, and per band of predicted age;
+Runs the pipeline's detection and attribute nets once over each folder (cached in
+build/), pools their faces, then:
+  1. cross-fits (K folds over the pool: every figure printed comes from folds that did
+     not fit it) and prints ECE, accuracy per confidence band, the gender threshold table,
+     age coverage and width per band of predicted age, and per population (each folder,
+     each of its age bands and race groups): coverage, MAE, width, age_uncertain share,
+     gender decided share and accuracy; then the same with each population held out
+     (each folder x race group scored by parameters fitted on every other one);
   2. fits the shipped parameters on every face, writes models/calibration.json with
      the data and command that produced them and the sha256 of the nets they fit, and
      pins the file's size and sha256 in models/manifest.json (checked at start-up).
+A folder labelled with age groups (`age_low,age_high`, e.g. FairFace's) counts an interval
+as covering when it overlaps the group, and fits with the same rule (fitting.conformal_quantiles).
 Re-run it whenever a net, the chips or detection change: start-up refuses a
 calibration fitted for other nets.
 """
@@ -26,6 +31,7 @@ import re
 import sys
 import tempfile
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,15 +43,60 @@ if TYPE_CHECKING:  # importing handler loads the nets: done in main(), after MOD
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
 
-# Bands of predicted age for the interval: narrow where ages change fast, ~100 faces each on UTKFace-dev.
-AGE_EDGES = (3.0, 7.0, 13.0, 20.0, 25.0, 30.0, 35.0, 40.0, 45.0, 50.0, 55.0, 60.0, 65.0, 70.0)
+# Bands of predicted age for the interval: narrow where ages change fast, ~100 faces each on UTKFace-dev;
+# 75+ apart from 70-75 because the net reads the oldest younger (their upper quantile is the widest).
+AGE_EDGES = (3.0, 7.0, 13.0, 20.0, 25.0, 30.0, 35.0, 40.0, 45.0, 50.0, 55.0, 60.0, 65.0, 70.0, 75.0)
 COVERAGE = 0.8
+# The age net's mirror spread (years between its readings of the chip and of its mirror) that doubles
+# a face's interval. Larger spreads went with larger errors on both sets, and more so on FairFace;
+# 8 evened coverage across spread quartiles and carried best to a population left out of the fit
+# (docs/accuracy.md, "Age interval").
+SPREAD_YEARS = 8.0
 # Predicted younger than this: gender withheld (children's gender is near chance, docs/accuracy.md).
 CHILD_BELOW_YEARS = 13.0
 # An interval wider than this is age_uncertain (chosen from the per-band table this tool prints: with
 # face-api.js's age the widest bands, predicted 40-55, are 24-25 years wide and their bucket is right < 50 %).
 MAX_USEFUL_WIDTH = 24
 FOLDS = 5
+ADULT_FROM = 13  # decided share and accuracy count faces whose label is at least this old
+
+
+@dataclass(frozen=True)
+class Pool:
+    """The found faces of every folder, side by side (one entry per face)."""
+
+    source: np.ndarray      # folder name
+    race: np.ndarray        # race group ('' where unlabelled)
+    low: np.ndarray         # exact age, or the low end of its age group
+    high: np.ndarray        # = low, or the high end of its age group
+    is_male: np.ndarray
+    p_male: np.ndarray      # uncalibrated
+    years: np.ndarray
+    spread: np.ndarray      # mirror spread, years
+
+    @property
+    def band(self) -> np.ndarray:
+        """The label's age band: its decade (exact ages) or its group (ranges)."""
+        from evaluation.evaluate import decade
+
+        return np.array([decade(lo) if lo == hi else f"{lo:g}-{hi:g}" for lo, hi in zip(self.low, self.high)])
+
+    def cross_fit(self, seed: int = 0, held_out: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+        from evaluation import fitting
+
+        return fitting.cross_fit(self.p_male, self.is_male, self.years, self.low, AGE_EDGES, COVERAGE, FOLDS, seed,
+                                 ages_high=self.high, spread=self.spread, spread_years=SPREAD_YEARS,
+                                 held_out=held_out)
+
+
+def pool(dumps: dict[str, Dump]) -> Pool:
+    """Every folder's found faces, in folder order."""
+    rows = [(name, lab, d.p_male[i], d.years[i], d.mirror_spread[i]) for name, d in dumps.items()
+            for i, lab in enumerate(d.labels) if d.found[i]]
+    return Pool(np.array([r[0] for r in rows]), np.array([r[1].race or "" for r in rows]),
+                np.array([r[1].low for r in rows]), np.array([r[1].high for r in rows]),
+                np.array([r[1].gender == "male" for r in rows]), np.array([r[2] for r in rows]),
+                np.array([r[3] for r in rows]), np.array([r[4] for r in rows]))
 
 
 def uncalibrated_model_dir(into: Path) -> Path:
@@ -72,25 +123,51 @@ def pct(x: np.ndarray) -> str:
     return f"{100 * float(np.mean(x)):.1f}" if len(x) else "-"
 
 
-def report(dump: Dump, seeds: int) -> None:
-    """Cross-fitted tables (seed 0), with the spread over `seeds` fold assignments."""
+def population_rows(pool: Pool, p_male: np.ndarray, low: np.ndarray, high: np.ndarray,
+                    min_confidence: float) -> list[tuple[str, int, str, str, str, str, str, str]]:
+    """Per folder, per age band and per race group: faces, coverage, MAE, width, age_uncertain, decided, right."""
+    covered = (low <= pool.high) & (high >= pool.low)
+    error = np.maximum(0, np.maximum(pool.low - pool.years, pool.years - pool.high))  # 0 inside a group
+    width = high - low
+    conf = np.maximum(p_male, 1 - p_male)
+    decided = (conf >= min_confidence) & (pool.years >= CHILD_BELOW_YEARS)
+    right = (p_male >= 0.5) == pool.is_male
+    adult = pool.low >= ADULT_FROM
+    band = pool.band
+    rows = []
+    for source in dict.fromkeys(pool.source):
+        mine = pool.source == source
+        groups = [("all", mine)]
+        groups += [(b, mine & (band == b)) for b in sorted(set(band[mine]), key=lambda b: float(b.split("-")[0][:2]))]
+        groups += [(r, mine & (pool.race == r)) for r in sorted(set(pool.race[mine]) - {""})]
+        for name, inside in groups:
+            d = inside & adult & decided
+            rows.append((f"{source} {name}", int(inside.sum()), pct(covered[inside]), f"{error[inside].mean():.2f}",
+                         f"{np.median(width[inside]):.0f}", pct(width[inside] > MAX_USEFUL_WIDTH),
+                         pct(decided[inside & adult]) if (inside & adult).any() else "-", pct(right[d])))
+    return rows
+
+
+def report(pool: Pool, seeds: int) -> None:
+    """Cross-fitted tables (seed 0), with the spread over `seeds` fold assignments, then populations held out."""
     from evaluation import fitting
-    from evaluation.evaluate import DECADES, decade
+    from handler.config import SETTINGS
     from handler.readout import bucket_index
 
-    found = dump.found
-    ages, is_male = dump.ages[found], dump.is_male[found]
-    raw = dump.p_male[found]
-    years = dump.years[found]
-    runs = [fitting.cross_fit(raw, is_male, years, ages, AGE_EDGES, COVERAGE, FOLDS, seed) for seed in range(seeds)]
+    runs = [pool.cross_fit(seed) for seed in range(seeds)]
     p_male, low, high = runs[0]
+    is_male, years, raw = pool.is_male, pool.years, pool.p_male
     conf = np.maximum(p_male, 1 - p_male)
     correct = (p_male >= 0.5) == is_male
     adult = years >= CHILD_BELOW_YEARS
     eces = [fitting.gender_ece(r[0], is_male) for r in runs]
-    print(f"\n{found.sum()} faces found of {len(found)}; {FOLDS}-fold cross-fitting, {seeds} fold seeds")
+    print(f"\n{len(years)} faces found in {', '.join(dict.fromkeys(pool.source))}; {FOLDS}-fold cross-fitting "
+          f"over the pool, {seeds} fold seeds")
     print(f"gender ECE (10 bins): raw net {fitting.gender_ece(raw, is_male):.4f}, "
           f"calibrated {eces[0]:.4f} (seeds: {min(eces):.4f}-{max(eces):.4f})")
+    for source in dict.fromkeys(pool.source):
+        mine = pool.source == source
+        print(f"  {source}: calibrated ECE {fitting.gender_ece(p_male[mine], is_male[mine]):.4f}")
     print("\n| calibrated confidence | faces | correct % | mean confidence |\n|---|---|---|---|")
     for lo, hi in [(0.5, 0.6), (0.6, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 0.95), (0.95, 1.01)]:
         inside = (conf >= lo) & (conf < hi)
@@ -103,33 +180,51 @@ def report(dump: Dump, seeds: int) -> None:
         print(f"| {t:.2f} | {100 * (1 - decided.sum() / adult.sum()):.1f} | {pct(correct[decided])} |")
     child = ~adult
     print(f"faces predicted < {CHILD_BELOW_YEARS:g} y: {child.sum()}, argmax gender correct {pct(correct[child])} %")
-    covered = (ages >= low) & (ages <= high)
+
+    covered = (low <= pool.high) & (high >= pool.low)
     width = high - low
-    dec = np.array([decade(a) for a in ages])
-    seed_cov = [float(np.mean((ages >= r[1]) & (ages <= r[2]))) for r in runs]
+    seed_cov = [float(np.mean((r[1] <= pool.high) & (r[2] >= pool.low))) for r in runs]
     print(f"\nage interval coverage {pct(covered)} % (seeds {100 * min(seed_cov):.1f}-{100 * max(seed_cov):.1f}), "
-          f"median width {np.median(width):.0f} y")
-    print("| true age | faces | covered % | seeds min-max | median width |\n|---|---|---|---|---|")
-    for name in DECADES:
-        inside = dec == name
-        per_seed = [100 * float(np.mean(((ages >= r[1]) & (ages <= r[2]))[inside])) for r in runs]
-        print(f"| {name} | {inside.sum()} | {pct(covered[inside])} | {min(per_seed):.1f}-{max(per_seed):.1f} | "
-              f"{np.median(width[inside]):.0f} |")
+          f"median width {np.median(width):.0f} y; a face labelled with an age group is covered when the "
+          "interval overlaps it")
     print("\nby band of predicted age (what age_uncertain keys on):")
     print("| predicted | faces | median width | covered % | MAE | bucket % |\n|---|---|---|---|---|---|")
     band = np.searchsorted(AGE_EDGES, years, side="right")
-    bucket_ok = np.array([bucket_index(y) == bucket_index(a) for y, a in zip(years, ages)])
+    exact = pool.low == pool.high
+    bucket_ok = np.array([bucket_index(y) == bucket_index(a) for y, a in zip(years, pool.low)])
     edges = (0, *AGE_EDGES, 81)
     for b in range(len(AGE_EDGES) + 1):
         inside = band == b
         print(f"| {edges[b]:g}-{edges[b + 1]:g} | {inside.sum()} | {np.median(width[inside]):.0f} | "
-              f"{pct(covered[inside])} | {np.abs(years - ages)[inside].mean():.2f} | {pct(bucket_ok[inside])} |")
+              f"{pct(covered[inside])} | {np.abs(years - pool.low)[inside & exact].mean():.2f} | "
+              f"{pct(bucket_ok[inside & exact])} |")
     wide = width > MAX_USEFUL_WIDTH
     for name, inside in ((f"wider than {MAX_USEFUL_WIDTH} y (age_uncertain)", wide),
                          (f"{CHILD_BELOW_YEARS:g}+ y, at most {MAX_USEFUL_WIDTH} y wide", ~wide & adult)):
-        within5 = np.abs(np.floor(years + 0.5) - ages) <= 5
-        print(f"{name}: {inside.sum()} faces, MAE {np.abs(years - ages)[inside].mean():.2f}, "
+        inside = inside & exact
+        within5 = np.abs(np.floor(years + 0.5) - pool.low) <= 5
+        print(f"{name}, exact ages: {inside.sum()} faces, MAE {np.abs(years - pool.low)[inside].mean():.2f}, "
               f"within ±5 y {pct(within5[inside])} %, bucket {pct(bucket_ok[inside])} %")
+
+    header = ("| population | faces | in 80 % interval | MAE | median width | age_uncertain % "
+              f"| decided % ({ADULT_FROM}+) | decided right % |\n|---|---|---|---|---|---|---|---|")
+    seed_rows = [population_rows(pool, *r, SETTINGS.min_gender_confidence) for r in runs]
+    print("\nper population, cross-fitted over the pool (MAE: to the group's range where labels are groups; "
+          "coverage: min-max over fold seeds)")
+    print(header)
+    for i, row in enumerate(seed_rows[0]):
+        span = sorted(float(rows[i][2]) for rows in seed_rows if rows[i][2] != "-")
+        print(f"| {row[0]} | {row[1]} | {row[2]} ({span[0]:.1f}-{span[-1]:.1f}) | " + " | ".join(row[3:]) + " |")
+    held_out = np.char.add(np.char.add(pool.source, ":"), pool.race)
+    print("\nper population, each folder x race group held out (scored with parameters fitted on every other one)")
+    print(header)
+    for row in population_rows(pool, *pool.cross_fit(held_out=held_out), SETTINGS.min_gender_confidence):
+        print("| " + " | ".join(str(v) for v in row) + " |")
+    if len(set(pool.source)) > 1:
+        print("\nper population, each folder held out (scored with parameters fitted on the other folders)")
+        print(header)
+        for row in population_rows(pool, *pool.cross_fit(held_out=pool.source), SETTINGS.min_gender_confidence):
+            print("| " + " | ".join(str(v) for v in row) + " |")
 
 
 def fitted_for(manifest: dict) -> dict:
@@ -137,37 +232,45 @@ def fitted_for(manifest: dict) -> dict:
     return {key: {role: f["sha256"] for role, f in net["files"].items()} for key, net in manifest["nets"].items()}
 
 
-def write(dump: Dump, folder: Path, model_dir: Path) -> Path:
-    """Fit on every found face; write calibration.json and pin it in the manifest."""
+def write(pool: Pool, dumps: dict[str, Dump], folders: list[Path], model_dir: Path) -> Path:
+    """Fit on every found face of every folder; write calibration.json and pin it in the manifest."""
     from evaluation import fitting
     from evaluation.evaluate import decade
     from handler import calibration
 
-    found = dump.found
-    years = dump.years[found]
-    gender = fitting.fit_platt(dump.p_male[found], dump.is_male[found])
-    age = fitting.fit_intervals(years, dump.ages[found], AGE_EDGES, COVERAGE)
+    gender = fitting.fit_platt(pool.p_male, pool.is_male)
+    age = fitting.fit_intervals(pool.years, pool.low, AGE_EDGES, COVERAGE, ages_high=pool.high, spread=pool.spread,
+                                spread_years=SPREAD_YEARS)
     manifest_path = model_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
-    labels = [lab for lab, f in zip(dump.labels, found) if f]
-    races = Counter(lab.race or "unlabelled" for lab in labels)
+
+    def folder_entry(folder: Path) -> dict:
+        dump = dumps[folder.resolve().name]
+        labels = [lab for lab, f in zip(dump.labels, dump.found) if f]
+        ranges = Counter(f"{lab.low:g}-{lab.high:g}" for lab in labels if lab.low != lab.high)
+        return {"folder": folder.resolve().name,
+                "labels_sha256": hashlib.sha256((folder / "labels.csv").read_bytes()).hexdigest(),
+                "faces": len(labels),
+                "make_up": {"gender": dict(Counter(lab.gender for lab in labels)),
+                            "age": dict(ranges) if ranges else dict(Counter(decade(lab.age) for lab in labels)),
+                            "race": dict(Counter(lab.race or "unlabelled" for lab in labels))}}
+
+    shown = " ".join(str(f) if not f.is_absolute() else ".../" + f.name for f in folders)
     data = {
         "about": "Fitted by tools/calibrate.py; do not edit by hand (the manifest pins this file's sha256).",
-        "command": f"make calibrate DATA={folder if not folder.is_absolute() else '.../' + folder.name}",
+        "command": f'make calibrate DATA="{shown}"',
         "data": {
-            "folder": folder.name,
-            "labels_sha256": hashlib.sha256((folder / "labels.csv").read_bytes()).hexdigest(),
-            "faces": len(labels),
-            "make_up": {"gender": dict(Counter(lab.gender for lab in labels)),
-                        "decade": dict(Counter(decade(lab.age) for lab in labels)), "race": dict(races)},
-            "note": "UTKFace-format crops, aligned, frontal, well lit; holds for faces like these, "
-                    "not for every population.",
+            "folders": [folder_entry(f) for f in folders],
+            "faces": len(pool.years),
+            "note": "Pooled from these folders (e.g. UTKFace's aligned, frontal, well-lit crops and FairFace's "
+                    "in-the-wild photos of seven race groups); holds for faces like these, not for every population.",
         },
         "fitted_for": fitted_for(manifest),
         "gender": {"method": "Platt scaling of the net's log-odds of male", "a": round(gender.a, 6),
                    "b": round(gender.b, 6)},
-        "age": {"method": "split-conformal residual quantiles per band of predicted age",
-                "coverage": COVERAGE, "edges": list(AGE_EDGES),
+        "age": {"method": "split-conformal residual quantiles per band of predicted age, each residual "
+                          "divided by 1 + mirror spread / spread_years",
+                "coverage": COVERAGE, "edges": list(AGE_EDGES), "spread_years": SPREAD_YEARS,
                 "quantiles": [[round(lo, 4), round(hi, 4)] for lo, hi in age.quantiles]},
         "rules": {"child_below_years": CHILD_BELOW_YEARS, "max_useful_width": MAX_USEFUL_WIDTH},
     }
@@ -189,19 +292,23 @@ def write(dump: Dump, folder: Path, model_dir: Path) -> Path:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("data", type=Path, help="UTKFace-format folder (labels.csv with file,age,gender[,race])")
+    ap.add_argument("data", type=Path, nargs="+",
+                    help="UTKFace-format folders (labels.csv with file,age,gender[,race][,age_low,age_high])")
     ap.add_argument("--seeds", type=int, default=5, help="fold assignments to report the spread over")
     ap.add_argument("--report-only", action="store_true", help="print the cross-fitted tables, write nothing")
     args = ap.parse_args()
+    if len({f.resolve().name for f in args.data}) != len(args.data):
+        ap.error("the folders need different names (the report and calibration.json name them)")
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["MODEL_DIR"] = str(uncalibrated_model_dir(Path(tmp)))
         sys.path.insert(0, str(ROOT))
         from evaluation import face_dump
 
-        dump = face_dump.load(args.data)
-    report(dump, args.seeds)
+        dumps = {f.resolve().name: face_dump.load(f) for f in args.data}
+    faces = pool(dumps)
+    report(faces, args.seeds)
     if not args.report_only:
-        path = write(dump, args.data, MODELS)
+        path = write(faces, dumps, args.data, MODELS)
         print(f"\nwrote {path.relative_to(ROOT)} and pinned it in models/manifest.json")
 
 

@@ -97,6 +97,64 @@ def test_cross_fit_scores_each_face_with_parameters_it_did_not_fit() -> None:
     assert p_male.shape == low.shape == (500,) and ((p_male > 0) & (p_male < 1)).all()
 
 
+def test_range_labels_count_as_covered_when_the_interval_overlaps_them() -> None:
+    # Ten-year groups around a net that reads the group's middle: any interval reaching the group covers it.
+    years = np.repeat([25.0, 35.0, 45.0], 100)
+    low = np.floor(years / 10) * 10
+    intervals = fit_intervals(years, low, (30.0, 40.0), 0.8, ages_high=low + 9)
+    # The lower tail is fitted on (high - predicted) = +4, the upper on (low - predicted) = -5.
+    assert intervals.quantiles[1] == (4.0, -5.0)
+    lo, hi = conformal_quantiles([4.0] * 10, 0.8, upper_residuals=[-5.0] * 10)
+    assert (lo, hi) == (4.0, -5.0)
+
+
+def test_a_harder_face_gets_a_wider_interval_that_still_covers() -> None:
+    rng = np.random.default_rng(0)
+
+    def faces(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        ages = rng.uniform(20, 60, n)
+        spread = rng.exponential(3, n)
+        return ages + rng.normal(0, 3 * (1 + spread / 8)), ages, spread   # errors grow with the spread
+
+    years, ages, spread = faces(6000)
+    flat = fit_intervals(years, ages, (40.0,), 0.8)
+    scaled = fit_intervals(years, ages, (40.0,), 0.8, spread=spread, spread_years=8.0)
+    assert scaled.interval(30.0, 8.0)[1] - scaled.interval(30.0, 8.0)[0] > \
+        scaled.interval(30.0, 0.0)[1] - scaled.interval(30.0, 0.0)[0]
+    new_years, new_ages, new_spread = faces(6000)
+    hard = new_spread > np.median(new_spread)
+    for intervals, at_least in ((flat, 0.0), (scaled, 0.77)):
+        low, high = np.array([intervals.interval(y, s) for y, s in zip(new_years, new_spread)]).T
+        covered = (new_ages >= np.floor(low)) & (new_ages <= high + 1)
+        assert covered[hard].mean() >= at_least and covered[~hard].mean() >= at_least
+    low, high = np.array([flat.interval(y) for y in new_years]).T
+    assert ((new_ages >= low) & (new_ages <= high + 1))[hard].mean() < 0.77   # one width for all misses the hard
+
+
+def test_a_fixed_width_calibration_ignores_the_spread() -> None:
+    intervals = AgeIntervals(0.8, (), ((-2.5, 3.5),))
+    assert intervals.interval(10.2, 5.0) == intervals.interval(10.2) == (8, 13)
+    assert AgeIntervals(0.8, (), ((-2.5, 3.5),), spread_years=5.0).interval(10.2, 5.0) == (6, 17)
+
+
+def test_cross_fit_can_hold_out_whole_groups() -> None:
+    raw, is_male = overconfident_gender(400)
+    years = np.linspace(0, 80, 400)
+    ages = years + np.where(np.arange(400) < 100, 20.0, 0.0)   # group "a" is read 20 years too young
+    group = np.where(np.arange(400) < 100, "a", "b")
+    _, low, high = cross_fit(raw, is_male, years, ages, (40.0,), 0.8, held_out=group)
+    held = (ages >= low) & (ages <= high)
+    assert held[:100].mean() < 0.2 and held[100:].mean() < 0.5   # each group scored by the other's fit
+
+
+def test_malformed_spread_is_refused() -> None:
+    with open(PACKAGE_MODELS_DIR / "calibration.json") as fh:
+        data = json.load(fh)
+    data["age"]["spread_years"] = 0
+    with pytest.raises(ValueError, match="spread_years"):
+        calibration.from_dict(data)
+
+
 @pytest.fixture
 def model_dir(tmp_path: Path) -> Path:
     for name in ("manifest.json", "calibration.json"):

@@ -104,3 +104,27 @@ def test_tool_runs_both_real_pipelines_on_a_labelled_folder(tmp_path: Path, caps
     assert saved["reports"]["faceread"]["by_race"]["other"]["found"] == 0
     assert saved["border"] == 60                             # the default
 
+
+
+def test_group_labels_and_race_names_are_read(tmp_path: Path) -> None:
+    (tmp_path / "labels.csv").write_text("file,age,gender,age_low,age_high,race\na.jpg,24.5,male,20,29,east_asian\n"
+                                         "b.jpg,31,female,,,1\n")
+    group, exact = read_labels(tmp_path)
+    assert (group.low, group.high, group.race) == (20, 29, "east_asian")
+    assert (exact.low, exact.high, exact.race) == (31, 31, "black")
+
+
+def test_fairface_races_come_from_replaying_the_samples_pick(tmp_path: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+    from fairface_labels import races_by_pick
+
+    listing = tmp_path / "fairface_label_train.csv"
+    listing.write_text("file,age,gender,race,service_test\ntrain/1.jpg,20-29,Male,White,TRUE\n"
+                       "train/2.jpg,20-29,Male,Black,TRUE\ntrain/3.jpg,9-Mar,Female,Indian,FALSE\n"
+                       "train/4.jpg,more than 70,Male,East Asian,TRUE\n")
+    rows = [{"age": "20-29", "gender": "Male"}, {"age": "3-9", "gender": "Female"}, {"age": "70+", "gender": "Male"}]
+    assert races_by_pick(rows, listing) == ["White", "Indian", "East Asian"]   # train/2 is a second 20-29 male
+    with pytest.raises(SystemExit, match="not the list"):
+        races_by_pick([{"age": "3-9", "gender": "Female"}] + rows[1:], listing)
