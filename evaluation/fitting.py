@@ -53,9 +53,11 @@ def conformal_quantiles(residuals: np.ndarray, coverage: float,
     if n == 0 or len(upper) != n:
         raise ValueError("no residuals to take quantiles of (or lower and upper of different lengths)")
     tail = (1 - coverage) / 2
-    lo = max(math.floor((n + 1) * tail) - 1, 0)
-    hi = min(math.ceil((n + 1) * (1 - tail)) - 1, n - 1)
-    return float(lower[lo]), float(upper[hi])
+    q_lo = float(lower[max(math.floor((n + 1) * tail) - 1, 0)])
+    q_hi = float(upper[min(math.ceil((n + 1) * (1 - tail)) - 1, n - 1)])
+    # Only range labels can cross the two (a band where every group would be overlapped by one point):
+    # then the one point in the middle.
+    return (q_lo, q_hi) if q_lo <= q_hi else ((q_lo + q_hi) / 2,) * 2
 
 
 def fit_intervals(years: np.ndarray, ages: np.ndarray, edges: tuple[float, ...], coverage: float, *,

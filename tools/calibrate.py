@@ -305,11 +305,11 @@ def main() -> None:
         from evaluation import face_dump
 
         dumps = {f.resolve().name: face_dump.load(f) for f in args.data}
-    faces = pool(dumps)
-    report(faces, args.seeds)
-    if not args.report_only:
-        path = write(faces, dumps, args.data, MODELS)
-        print(f"\nwrote {path.relative_to(ROOT)} and pinned it in models/manifest.json")
+        faces = pool(dumps)
+        report(faces, args.seeds)  # imports handler, whose nets load from the uncalibrated folder
+        if not args.report_only:
+            path = write(faces, dumps, args.data, MODELS)
+            print(f"\nwrote {path.relative_to(ROOT)} and pinned it in models/manifest.json")
 
 
 if __name__ == "__main__":

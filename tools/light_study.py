@@ -32,6 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 def scores(dump: Dump, calibration: Calibration, min_gender_confidence: float) -> dict[str, np.ndarray]:
     """Per found face: luma, contrast, gender right, decided, decided right, |age error|, covered."""
+    from evaluation import fitting
+
     found = dump.found
     raw = dump.p_male[found]
     years = dump.years[found]
@@ -40,7 +42,7 @@ def scores(dump: Dump, calibration: Calibration, min_gender_confidence: float) -
     confidence = np.maximum(p_male, 1 - p_male)
     right = (p_male >= 0.5) == is_male
     decided = (confidence >= min_gender_confidence) & (years >= calibration.child_below_years)
-    low, high = np.array([calibration.age.interval(y) for y in years]).reshape(-1, 2).T
+    low, high = fitting.intervals_of(calibration.age, years, dump.mirror_spread[found]).T
     return {"luma": dump.luminance[found], "contrast": dump.contrast[found], "right": right, "decided": decided,
             "error": np.abs(years - ages), "covered": (ages >= low) & (ages <= high)}
 

@@ -127,4 +127,4 @@ def test_fairface_races_come_from_replaying_the_samples_pick(tmp_path: Path) -> 
     rows = [{"age": "20-29", "gender": "Male"}, {"age": "3-9", "gender": "Female"}, {"age": "70+", "gender": "Male"}]
     assert races_by_pick(rows, listing) == ["White", "Indian", "East Asian"]   # train/2 is a second 20-29 male
     with pytest.raises(SystemExit, match="not the list"):
-        races_by_pick([{"age": "3-9", "gender": "Female"}] + rows[1:], listing)
+        races_by_pick([{"age": "3-9", "gender": "Female"}, *rows[1:]], listing)
