@@ -24,8 +24,10 @@ calibration fitted for other nets.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
+import math
 import os
 import re
 import sys
@@ -73,6 +75,7 @@ class Pool:
     p_male: np.ndarray      # uncalibrated
     years: np.ndarray
     spread: np.ndarray      # mirror spread, years
+    spread_years: float = SPREAD_YEARS
 
     @property
     def band(self) -> np.ndarray:
@@ -85,7 +88,7 @@ class Pool:
         from evaluation import fitting
 
         return fitting.cross_fit(self.p_male, self.is_male, self.years, self.low, AGE_EDGES, COVERAGE, FOLDS, seed,
-                                 ages_high=self.high, spread=self.spread, spread_years=SPREAD_YEARS,
+                                 ages_high=self.high, spread=self.spread, spread_years=self.spread_years,
                                  held_out=held_out)
 
 
@@ -198,6 +201,13 @@ def report(pool: Pool, seeds: int) -> None:
         print(f"| {edges[b]:g}-{edges[b + 1]:g} | {inside.sum()} | {np.median(width[inside]):.0f} | "
               f"{pct(covered[inside])} | {np.abs(years - pool.low)[inside & exact].mean():.2f} | "
               f"{pct(bucket_ok[inside & exact])} |")
+    quartile = np.searchsorted(np.percentile(pool.spread, [25, 50, 75]), pool.spread)
+    print(f"\nby quartile of the mirror spread (pooled quartiles; spread_years {pool.spread_years:g}): "
+          "covered % / median width")
+    print("| folder | " + " | ".join(f"Q{q + 1}" for q in range(4)) + " |\n|---|---|---|---|---|")
+    for source in dict.fromkeys(pool.source):
+        cells = [(pool.source == source) & (quartile == q) for q in range(4)]
+        print(f"| {source} | " + " | ".join(f"{pct(covered[c])} / {np.median(width[c]):.0f}" for c in cells) + " |")
     wide = width > MAX_USEFUL_WIDTH
     for name, inside in ((f"wider than {MAX_USEFUL_WIDTH} y (age_uncertain)", wide),
                          (f"{CHILD_BELOW_YEARS:g}+ y, at most {MAX_USEFUL_WIDTH} y wide", ~wide & adult)):
@@ -240,7 +250,7 @@ def write(pool: Pool, dumps: dict[str, Dump], folders: list[Path], model_dir: Pa
 
     gender = fitting.fit_platt(pool.p_male, pool.is_male)
     age = fitting.fit_intervals(pool.years, pool.low, AGE_EDGES, COVERAGE, ages_high=pool.high, spread=pool.spread,
-                                spread_years=SPREAD_YEARS)
+                                spread_years=pool.spread_years)
     manifest_path = model_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
 
@@ -270,7 +280,8 @@ def write(pool: Pool, dumps: dict[str, Dump], folders: list[Path], model_dir: Pa
                    "b": round(gender.b, 6)},
         "age": {"method": "split-conformal residual quantiles per band of predicted age, each residual "
                           "divided by 1 + mirror spread / spread_years",
-                "coverage": COVERAGE, "edges": list(AGE_EDGES), "spread_years": SPREAD_YEARS,
+                "coverage": COVERAGE, "edges": list(AGE_EDGES),
+                "spread_years": pool.spread_years if math.isfinite(pool.spread_years) else None,
                 "quantiles": [[round(lo, 4), round(hi, 4)] for lo, hi in age.quantiles]},
         "rules": {"child_below_years": CHILD_BELOW_YEARS, "max_useful_width": MAX_USEFUL_WIDTH},
     }
@@ -296,7 +307,11 @@ def main() -> None:
                     help="UTKFace-format folders (labels.csv with file,age,gender[,race][,age_low,age_high])")
     ap.add_argument("--seeds", type=int, default=5, help="fold assignments to report the spread over")
     ap.add_argument("--report-only", action="store_true", help="print the cross-fitted tables, write nothing")
+    ap.add_argument("--spread-years", type=float, default=SPREAD_YEARS,
+                    help="mirror spread that doubles an interval (inf: one width per band, as before issue 27)")
     args = ap.parse_args()
+    if not args.spread_years > 0:
+        ap.error("--spread-years must be > 0 (inf for a fixed width)")
     if len({f.resolve().name for f in args.data}) != len(args.data):
         ap.error("the folders need different names (the report and calibration.json name them)")
     with tempfile.TemporaryDirectory() as tmp:
@@ -305,7 +320,7 @@ def main() -> None:
         from evaluation import face_dump
 
         dumps = {f.resolve().name: face_dump.load(f) for f in args.data}
-        faces = pool(dumps)
+        faces = dataclasses.replace(pool(dumps), spread_years=args.spread_years)
         report(faces, args.seeds)  # imports handler, whose nets load from the uncalibrated folder
         if not args.report_only:
             path = write(faces, dumps, args.data, MODELS)
