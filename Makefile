@@ -68,9 +68,10 @@ EVAL_ARGS ?=
 eval: install
 	LOG_LEVEL=WARNING $(BIN)/python -m evaluation.evaluate $(DATA) --reference --plots build/eval $(EVAL_ARGS)
 
-# Refit the gender and age calibration (models/calibration.json) after a net, chip or detection change.
+# Refit the gender and age calibration (models/calibration.json) after a net, chip or detection change;
+# DATA may name several folders, pooled: DATA="../shared/utkface-dev build/fairface" (docs/accuracy.md).
 calibrate: install
-	LOG_LEVEL=WARNING $(BIN)/python tools/calibrate.py $(DATA)
+	LOG_LEVEL=WARNING $(BIN)/python tools/calibrate.py $(DATA) $(CALIBRATE_ARGS)
 
 # Recall by face size in group photos: labelled faces pasted onto a face-free photo (12 MP and 1 MP JPEGs).
 eval-groups: install
