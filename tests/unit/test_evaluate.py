@@ -128,3 +128,11 @@ def test_fairface_races_come_from_replaying_the_samples_pick(tmp_path: Path) -> 
     assert races_by_pick(rows, listing) == ["White", "Indian", "East Asian"]   # train/2 is a second 20-29 male
     with pytest.raises(SystemExit, match="not the list"):
         races_by_pick([{"age": "3-9", "gender": "Female"}, *rows[1:]], listing)
+
+
+def test_a_group_label_is_scored_against_its_range() -> None:
+    group = Label("a.jpg", 24.5, "male", None, 20, 29)
+    inside, below = Prediction("male", 0.9, 27.0, 1.0, 15, 21), Prediction("male", 0.9, 12.0, 1.0, 5, 19)
+    row = summarize([group, group], [inside, below], 0.8)
+    assert row["age_mae"] == 4.0 and row["covered_pct"] == 50.0   # 0 inside, 8 short of 20; [5, 19] misses
+    assert list(report([group], [inside], 0.8)["by_decade"]) == ["20-29"]
