@@ -75,6 +75,11 @@ def age_band(label: Label) -> str:
     return decade(label.age) if label.low == label.high else f"{label.low:g}-{label.high:g}"
 
 
+def band_start(band: str) -> float:
+    """Where an age band starts ('80+' -> 80), to sort bands by age."""
+    return float(band.split("-")[0].rstrip("+"))
+
+
 def summarize(labels: list[Label], predictions: list[Prediction], min_gender_confidence: float) -> dict:
     """One table row: counts, percentages and errors over the faces found (labels must not be empty)."""
     pairs = [(lab, p) for lab, p in zip(labels, predictions, strict=True) if p.found]
@@ -118,8 +123,7 @@ def report(labels: list[Label], predictions: list[Prediction], min_gender_confid
         return out
 
     return {"all": summarize(labels, predictions, min_gender_confidence),
-            "by_decade": rows(sorted({age_band(lab) for lab in labels}, key=lambda b: float(b.split("-")[0].rstrip("+"))),
-                              age_band),
+            "by_decade": rows(sorted({age_band(lab) for lab in labels}, key=band_start), age_band),
             "by_gender": rows(GENDERS, lambda lab: lab.gender),
             "by_race": rows(dict.fromkeys([*RACES.values(), *sorted({lab.race or "" for lab in labels} - {""})]),
                             lambda lab: lab.race)}
