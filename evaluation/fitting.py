@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from handler.calibration import AgeIntervals, GenderCalibration
+from handler.calibration import AgeIntervals, GenderCalibration, spread_scale
 
 
 def fit_platt(p_male_raw: np.ndarray, is_male: np.ndarray, iterations: int = 100) -> GenderCalibration:
@@ -71,8 +71,7 @@ def fit_intervals(years: np.ndarray, ages: np.ndarray, edges: tuple[float, ...],
     """
     years, low = np.asarray(years, np.float64), np.asarray(ages, np.float64)
     high = low if ages_high is None else np.asarray(ages_high, np.float64)
-    shell = AgeIntervals(coverage, tuple(float(e) for e in edges), ((0.0, 0.0),) * (len(edges) + 1), spread_years)
-    scale = shell.scale(np.zeros_like(years) if spread is None else spread) * np.ones_like(years)
+    scale = spread_scale(np.zeros_like(years) if spread is None else spread, spread_years)
     band = np.searchsorted(edges, years, side="right")
     filled = np.unique(band)
     if not len(filled):
@@ -84,7 +83,7 @@ def fit_intervals(years: np.ndarray, ages: np.ndarray, edges: tuple[float, ...],
         inside = band == nearest
         quantiles.append(conformal_quantiles((high - years)[inside] / scale[inside], coverage,
                                              (low - years)[inside] / scale[inside]))
-    return AgeIntervals(coverage, shell.edges, tuple(quantiles), spread_years)
+    return AgeIntervals(coverage, tuple(float(e) for e in edges), tuple(quantiles), spread_years)
 
 
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:

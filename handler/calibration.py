@@ -47,6 +47,12 @@ class GenderCalibration:
         return 1 / (1 + np.exp(-np.clip(self.a * np.log(p / (1 - p)) + self.b, -500, 500)))
 
 
+def spread_scale(spread: float | np.ndarray, spread_years: float) -> np.ndarray:
+    """How many times wider than a face whose chip and mirror agree (1 at spread 0; always 1 for inf)."""
+    spread = np.asarray(spread, np.float64)
+    return 1 + spread / spread_years if math.isfinite(spread_years) else np.ones_like(spread)
+
+
 @dataclass(frozen=True)
 class AgeIntervals:
     """Residual quantiles per band of predicted age: [years + s * q_lo, years + s * q_hi] in whole years."""
@@ -56,14 +62,10 @@ class AgeIntervals:
     quantiles: tuple[tuple[float, float], ...]   # (q_lo, q_hi) per band, len(edges) + 1, at spread 0
     spread_years: float = math.inf      # the mirror spread that doubles the interval (inf: fixed width)
 
-    def scale(self, spread: float | np.ndarray) -> float | np.ndarray:
-        """How much wider than a face whose chip and mirror agree (1 at spread 0)."""
-        return 1 + np.asarray(spread, np.float64) / self.spread_years if math.isfinite(self.spread_years) else 1.0
-
     def interval(self, years: float, spread: float = 0.0) -> tuple[int, int]:
         """(low, high) whole years; a whole-year age a is inside when low <= a <= high."""
         q_lo, q_hi = self.quantiles[int(np.searchsorted(self.edges, years, side="right"))]
-        s = float(self.scale(spread))
+        s = float(spread_scale(spread, self.spread_years))
         # ceil/floor: a whole-year age >= years + q_lo iff it is >= ceil(years + q_lo).
         return max(0, math.ceil(years + s * q_lo - 1e-9)), math.floor(years + s * q_hi + 1e-9)
 

@@ -11,9 +11,10 @@ import pytest
 from helpers import fixture_image, jpeg, tiled
 
 from handler import runtime
+from handler.chips import aligned_chip
 from handler.errors import RequestError
 from handler.face import Face
-from handler.pipeline import age_estimate, analyze, gender_estimate
+from handler.pipeline import age_estimate, analyze, attribute_outputs, detect_faces, gender_estimate
 from handler.readout import NOT_ANALYZED_LABEL, UNCLEAR_LABEL, age_bucket, face_label, quality_issues
 from handler.service import DEFAULT_OPTIONS, analyze_bytes
 
@@ -102,6 +103,22 @@ def test_age_estimate_has_the_calibrated_interval() -> None:
     assert age["years"] == 30.0 and age["bucket"] == "(25-32)"
     low, high = MODELS.calibration.age.interval(30.04)
     assert age["interval"] == {"low": low, "high": high, "coverage": 0.8} and low < 30 < high
+
+
+def test_the_interval_widens_with_the_mirror_spread_the_pipeline_measures() -> None:
+    image = fixture_image("astronaut.png")
+    faces = detect_faces(image, MODELS, DEFAULT_OPTIONS.min_confidence, DEFAULT_OPTIONS.detail,
+                         DEFAULT_OPTIONS.detect_max_side)
+    _, years, spread = attribute_outputs(image, faces, MODELS)
+    chips = [aligned_chip(image, face.raw_box, MODELS["landmarks"], 112, 0.2) for face in faces]
+    net = MODELS["agegender"]
+    by_hand = np.abs(net.predict(chips)[:, 0] - net.predict([cv2.flip(c, 1) for c in chips])[:, 0])
+    assert spread == pytest.approx(by_hand, abs=1e-4) and (spread >= 0).all()
+    (face,) = run(image)
+    shipped = MODELS.calibration.age
+    assert face["age"]["interval"] == age_estimate(float(years[0]), shipped, float(spread[0]))["interval"]
+    calm, unsure = (age_estimate(35.0, shipped, s)["interval"] for s in (0.0, 8.0))
+    assert unsure["high"] - unsure["low"] > calm["high"] - calm["low"]
 
 
 def test_labels() -> None:
