@@ -204,10 +204,18 @@ def report(pool: Pool, seeds: int) -> None:
     quartile = np.searchsorted(np.percentile(pool.spread, [25, 50, 75]), pool.spread)
     print(f"\nby quartile of the mirror spread (pooled quartiles; spread_years {pool.spread_years:g}): "
           "covered % / median width")
-    print("| folder | " + " | ".join(f"Q{q + 1}" for q in range(4)) + " |\n|---|---|---|---|---|")
+    print("| folder | median spread | " + " | ".join(f"Q{q + 1}" for q in range(4)) + " |\n|---|---|---|---|---|---|")
     for source in dict.fromkeys(pool.source):
-        cells = [(pool.source == source) & (quartile == q) for q in range(4)]
-        print(f"| {source} | " + " | ".join(f"{pct(covered[c])} / {np.median(width[c]):.0f}" for c in cells) + " |")
+        mine = pool.source == source
+        cells = [mine & (quartile == q) for q in range(4)]
+        print(f"| {source} | {np.median(pool.spread[mine]):.2f} y | "
+              + " | ".join(f"{pct(covered[c])} / {np.median(width[c]):.0f}" for c in cells) + " |")
+    groups = pool.high > pool.low
+    if groups.any():
+        inside = np.clip(np.minimum(high, pool.high) - np.maximum(low, pool.low) + 1, 0, None)
+        print(f"faces labelled with a group: {pct(covered[groups])} % overlap it; on average "
+              f"{100 * np.mean((inside / (pool.high - pool.low + 1))[groups]):.1f} % of the group's whole years lie "
+              "inside the interval (the coverage if true ages were spread evenly within each group: a harsh bound)")
     wide = width > MAX_USEFUL_WIDTH
     for name, inside in ((f"wider than {MAX_USEFUL_WIDTH} y (age_uncertain)", wide),
                          (f"{CHILD_BELOW_YEARS:g}+ y, at most {MAX_USEFUL_WIDTH} y wide", ~wide & adult)):
