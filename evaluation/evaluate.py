@@ -70,9 +70,9 @@ def decade(age: float) -> str:
     return DECADES[min(int(age) // 10, 8)]
 
 
-def age_band(label: Label) -> str:
-    """The label's decade, or its age group ('20-29') where the label is a group."""
-    return decade(label.age) if label.low == label.high else f"{label.low:g}-{label.high:g}"
+def age_band(low: float, high: float) -> str:
+    """An exact age's decade, or the age group ('20-29') where the label is a group."""
+    return decade(low) if low == high else f"{low:g}-{high:g}"
 
 
 def band_start(band: str) -> float:
@@ -123,7 +123,8 @@ def report(labels: list[Label], predictions: list[Prediction], min_gender_confid
         return out
 
     return {"all": summarize(labels, predictions, min_gender_confidence),
-            "by_decade": rows(sorted({age_band(lab) for lab in labels}, key=band_start), age_band),
+            "by_decade": rows(sorted({age_band(lab.low, lab.high) for lab in labels}, key=band_start),
+                              lambda lab: age_band(lab.low, lab.high)),
             "by_gender": rows(GENDERS, lambda lab: lab.gender),
             "by_race": rows(dict.fromkeys([*RACES.values(), *sorted({lab.race or "" for lab in labels} - {""})]),
                             lambda lab: lab.race)}

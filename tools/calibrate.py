@@ -80,9 +80,9 @@ class Pool:
     @property
     def band(self) -> np.ndarray:
         """The label's age band: its decade (exact ages) or its group (ranges)."""
-        from evaluation.evaluate import decade
+        from evaluation.evaluate import age_band
 
-        return np.array([decade(lo) if lo == hi else f"{lo:g}-{hi:g}" for lo, hi in zip(self.low, self.high)])
+        return np.array([age_band(lo, hi) for lo, hi in zip(self.low, self.high)])
 
     def cross_fit(self, seed: int = 0, held_out: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
         from evaluation import fitting
@@ -129,6 +129,8 @@ def pct(x: np.ndarray) -> str:
 def population_rows(pool: Pool, p_male: np.ndarray, low: np.ndarray, high: np.ndarray,
                     min_confidence: float) -> list[tuple[str, int, str, str, str, str, str, str]]:
     """Per folder, per age band and per race group: faces, coverage, MAE, width, age_uncertain, decided, right."""
+    from evaluation.evaluate import band_start
+
     covered = (low <= pool.high) & (high >= pool.low)
     error = np.maximum(0, np.maximum(pool.low - pool.years, pool.years - pool.high))  # 0 inside a group
     width = high - low
@@ -141,7 +143,7 @@ def population_rows(pool: Pool, p_male: np.ndarray, low: np.ndarray, high: np.nd
     for source in dict.fromkeys(pool.source):
         mine = pool.source == source
         groups = [("all", mine)]
-        groups += [(b, mine & (band == b)) for b in sorted(set(band[mine]), key=lambda b: float(b.split("-")[0][:2]))]
+        groups += [(b, mine & (band == b)) for b in sorted(set(band[mine]), key=band_start)]
         groups += [(r, mine & (pool.race == r)) for r in sorted(set(pool.race[mine]) - {""})]
         for name, inside in groups:
             d = inside & adult & decided
