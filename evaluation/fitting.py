@@ -115,11 +115,13 @@ def cross_fit(p_male_raw: np.ndarray, is_male: np.ndarray, years: np.ndarray, ag
               edges: tuple[float, ...], coverage: float, folds: int = 5, seed: int = 0, *,
               ages_high: np.ndarray | None = None, spread: np.ndarray | None = None,
               spread_years: float = math.inf, held_out: np.ndarray | None = None,
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+              misread: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Out-of-fold calibrated p(male), interval lows and highs: each face's from the folds that did not hold it.
 
     `held_out` (a label per face, e.g. a race group) replaces the random folds: each group's faces
-    are then scored with parameters fitted on every other group (leave one group out).
+    are then scored with parameters fitted on every other group (leave one group out). `misread`
+    (years per face) is added to the held faces' predicted age when scoring, never when fitting:
+    a stress test of a net that reads some population older or younger than the calibration saw.
     """
     n = len(years)
     fold = np.random.default_rng(seed).permutation(n) % folds if held_out is None else np.asarray(held_out)
@@ -131,5 +133,6 @@ def cross_fit(p_male_raw: np.ndarray, is_male: np.ndarray, years: np.ndarray, ag
         p_male[held] = fit_platt(p_male_raw[fit], is_male[fit]).p_male(p_male_raw[held])
         intervals = fit_intervals(years[fit], ages[fit], edges, coverage, ages_high=high_all[fit],
                                   spread=spread_all[fit], spread_years=spread_years)
-        low[held], high[held] = intervals_of(intervals, years[held], spread_all[held]).T
+        scored = years[held] if misread is None else years[held] + misread[held]
+        low[held], high[held] = intervals_of(intervals, scored, spread_all[held]).T
     return p_male, low, high

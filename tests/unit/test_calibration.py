@@ -187,3 +187,13 @@ def test_calibration_file_names_its_data_and_command() -> None:
     data = json.loads((PACKAGE_MODELS_DIR / "calibration.json").read_text())
     assert data["command"].startswith("make calibrate") and data["data"]["faces"] > 0
     assert "not for every population" in data["data"]["note"]
+
+
+def test_a_misread_moves_only_the_scored_faces_not_the_fit() -> None:
+    raw, is_male = overconfident_gender(500)
+    years = np.linspace(0, 80, 500)
+    ages = years + np.random.default_rng(0).normal(0, 3, 500)
+    _, low, high = cross_fit(raw, is_male, years, ages, (40.0,), 0.8)
+    _, low_m, high_m = cross_fit(raw, is_male, years, ages, (40.0,), 0.8, misread=np.full(500, -10.0))
+    assert np.abs(high_m - (high - 10)).max() <= 1   # the same intervals, 10 years lower (whole-year rounding)
+    assert ((ages >= low_m) & (ages <= high_m)).mean() < 0.3 < ((ages >= low) & (ages <= high)).mean()
