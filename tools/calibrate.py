@@ -156,10 +156,22 @@ def population_rows(pool: Pool, p_male: np.ndarray, low: np.ndarray, high: np.nd
     return rows
 
 
+def misread_coverage(pool: Pool) -> str:
+    """Per decade of exact ages: coverage when the net reads that decade MISREAD_YEARS younger than it did."""
+    from evaluation.evaluate import band_start
+
+    exact, label_band = pool.low == pool.high, pool.band
+    cells = []
+    for name in sorted(set(label_band[exact]), key=band_start):
+        inside = exact & (label_band == name)
+        _, low, high = pool.cross_fit(misread=np.where(inside, -MISREAD_YEARS, 0.0))
+        cells.append(f"{name}: {pct(((low <= pool.high) & (high >= pool.low))[inside])}")
+    return ", ".join(cells)
+
+
 def report(pool: Pool, seeds: int) -> None:
     """Cross-fitted tables (seed 0), with the spread over `seeds` fold assignments, then populations held out."""
     from evaluation import fitting
-    from evaluation.evaluate import band_start
     from handler.config import SETTINGS
     from handler.readout import bucket_index
 
@@ -244,16 +256,9 @@ def report(pool: Pool, seeds: int) -> None:
     print(header)
     for row in population_rows(pool, *pool.cross_fit(held_out=held_out), SETTINGS.min_gender_confidence):
         print("| " + " | ".join(str(v) for v in row) + " |")
-    exact = pool.low == pool.high
-    band = pool.band
     print(f"\nstress test: the net reading one decade of exact ages {MISREAD_YEARS:g} years younger (predictions "
           "lowered when scored, not when fitted; spread unchanged): coverage in that decade, cross-fitted")
-    cells = []
-    for decade_name in sorted(set(band[exact]), key=band_start):
-        inside = exact & (band == decade_name)
-        _, low_m, high_m = pool.cross_fit(misread=np.where(inside, -MISREAD_YEARS, 0.0))
-        cells.append(f"{decade_name}: {pct(((low_m <= pool.high) & (high_m >= pool.low))[inside])}")
-    print(", ".join(cells))
+    print(misread_coverage(pool))
     if len(set(pool.source)) > 1:
         print("\nper population, each folder held out (scored with parameters fitted on the other folders)")
         print(header)
