@@ -19,6 +19,7 @@ from cfnlint.decode import decode
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yaml"
 SAMCONFIG = ROOT / "infra" / "samconfig.toml"
+AUTOSCALING = ROOT / "infra" / "autoscaling.yaml"
 SERVICE_YAML = ROOT / "infra" / "gcp" / "service.yaml"
 DEPLOY_SH = ROOT / "infra" / "gcp" / "deploy.sh"
 README = ROOT / "README.md"
