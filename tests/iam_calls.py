@@ -133,7 +133,7 @@ def simulator_missing() -> str | None:
 def simulate(requests: list[tuple[Call, dict | None, dict | None]], account: str) -> list[str]:
     """AWS's decision ('Allowed', 'ImplicitlyDenied', 'ExplicitlyDenied') for each (call, identity
     policy, resource policy), in one node process."""
-    payload = [{"principal": call.principal if "." in call.principal and ":" not in call.principal
+    payload = [{"principal": call.principal if call.principal.endswith(".amazonaws.com")  # a service
                 else f"arn:aws:iam::{account}:role/{call.principal}",
                 "action": call.action, "resource": call.resource, "account": account,
                 "context": dict(call.context), "identity": identity, "resourcePolicy": resource}

@@ -14,6 +14,7 @@ tests/integration/test_iam_enforced.py create their moto resources under the sam
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -143,7 +144,18 @@ def _value(node: Any, params: dict[str, str], resources: dict) -> Any:
 
 def deployed(overrides: dict[str, str] | None = None) -> dict:
     """The template resolved for these parameters (deploy_files.resolve), for the helpers below."""
-    return resolve(load_template(), overrides)
+    return _deployed(tuple(sorted((overrides or {}).items())))
+
+
+@functools.cache
+def _deployed(overrides: tuple[tuple[str, str], ...]) -> dict:
+    return resolve(load_template(), dict(overrides))
+
+
+def role_of(function: str, overrides: dict[str, str] | None = None) -> str:
+    """The logical id of a function's role: its `Role`'s, or `<function>Role`, the one SAM generates."""
+    role = deployed(overrides)["Resources"][function]["Properties"].get("Role")
+    return role["Fn::GetAtt"][0] if role else function + "Role"
 
 
 def principals(overrides: dict[str, str] | None = None) -> dict[str, Principal]:

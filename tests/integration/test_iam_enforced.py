@@ -34,7 +34,7 @@ pytestmark = pytest.mark.skipif(simulator_missing() is not None, reason=str(simu
 PRINCIPALS = tpl.principals()
 INPUT, OUTPUT = tpl.resource_name("InputBucket"), tpl.resource_name("OutputBucket")
 ALIAS = tpl.resource_name("FaceReadFunction.Alias")
-FUNCTION_ROLE = next(n for n in PRINCIPALS if n.startswith("Function") or n.startswith("FaceRead"))
+FUNCTION_ROLE = tpl.role_of("FaceReadFunction")
 SERVICE_S3 = "s3.amazonaws.com"
 DOCS = {
     "logs": "https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs.html",
