@@ -8,6 +8,7 @@ and the queue (moto), the Batch Operations manifest and job request built by bul
 Distributed Map's item listing and ResultWriter files. What no emulator does (Lambda's log writes and
 event source polling, Batch Operations and Step Functions invoking the alias, the Map's children,
 S3 Inventory's delivery) is recorded as the service's request, each citing AWS's page.
+Why a simulator and not moto's own IAM enforcement: docs/decisions.md.
 """
 
 from __future__ import annotations
