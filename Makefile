@@ -32,7 +32,8 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
-# axe-core for the page's accessibility test, pinned by package.json and package-lock.json (npm from Debian if missing).
+# axe-core for the page's accessibility test and @cloud-copilot/iam-simulate for the IAM proof
+# (tests/integration/test_iam_enforced.py), pinned by package.json and package-lock.json (npm from Debian if missing).
 axe: node_modules/.installed
 node_modules/.installed: package.json package-lock.json
 	@command -v npm >/dev/null || { \

@@ -138,7 +138,9 @@ def process_object(store: ObjectStore, bucket: str, key: str, settings: Settings
         if unchanged:
             log("object_unchanged", bucket=bucket, key=key[:300])
             return {"key": key, **unchanged}
-        if not source.complete:  # size for the limit, ETag to record
+        # Size for the limit, ETag to record; a size over the limit that an event or a listing claimed
+        # is confirmed first, so that no error result is written for an object that is gone.
+        if not source.complete or source.size > settings.max_image_bytes:
             source = store.head(bucket, key)
         described, meta = _provenance(bucket, key, source, fingerprint)
         if source.size > settings.max_image_bytes:

@@ -19,12 +19,15 @@ from cfnlint.decode import decode
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yaml"
 SAMCONFIG = ROOT / "infra" / "samconfig.toml"
+AUTOSCALING = ROOT / "infra" / "autoscaling.yaml"
 SERVICE_YAML = ROOT / "infra" / "gcp" / "service.yaml"
 DEPLOY_SH = ROOT / "infra" / "gcp" / "deploy.sh"
 README = ROOT / "README.md"
 INFRA_README = ROOT / "infra" / "README.md"
 
 _NO_VALUE = object()
+# Pseudo parameters a condition may read (their example values); override them like parameters.
+PSEUDO_PARAMETERS = {"AWS::Region": "us-east-1", "AWS::Partition": "aws", "AWS::AccountId": "123456789012"}
 
 
 def load_template(path: Path = TEMPLATE) -> dict:
@@ -36,7 +39,7 @@ def load_template(path: Path = TEMPLATE) -> dict:
 def parameter_values(template: dict, overrides: dict[str, str] | None = None) -> dict[str, str]:
     """Every parameter's value as CloudFormation sees it: the default unless overridden, as a string."""
     values = {name: str(p.get("Default", "")) for name, p in template["Parameters"].items()}
-    unknown = set(overrides or {}) - set(values)
+    unknown = {k for k in overrides or {} if k not in PSEUDO_PARAMETERS} - set(values)
     assert not unknown, f"not template parameters: {sorted(unknown)}"
     values.update(overrides or {})
     return values
@@ -47,7 +50,7 @@ def _condition(expr: Any, params: dict[str, str], conditions: dict, cache: dict[
     if isinstance(expr, dict) and len(expr) == 1:
         (fn, arg), = expr.items()
         if fn == "Ref":
-            return params[arg]
+            return params[arg] if arg in params else PSEUDO_PARAMETERS[arg]
         if fn == "Condition":
             return evaluate_condition(arg, params, conditions, cache)
         if fn == "Fn::Equals":
@@ -59,6 +62,9 @@ def _condition(expr: Any, params: dict[str, str], conditions: dict, cache: dict[
             return all(_condition(x, params, conditions, cache) for x in arg)
         if fn == "Fn::Or":
             return any(_condition(x, params, conditions, cache) for x in arg)
+        if fn == "Fn::Contains":  # Rules only
+            values, value = arg
+            return str(_condition(value, params, conditions, cache)) in [str(v) for v in values]
         raise AssertionError(f"condition function {fn} not supported by this resolver")
     return expr
 

@@ -9,8 +9,12 @@
 #          "faceread"), fills in job.yaml and applies it with `gcloud run jobs replace`.
 # execute: starts one execution and waits; TASKS (default: job.yaml's 10) overrides the task count.
 # The job's service account (SERVICE_ACCOUNT, default faceread-job) gets objectViewer on the input
-# bucket and objectAdmin on the output bucket (the skip rule reads results' metadata; summaries
-# are written under batch/summaries/).
+# bucket and objectUser on the output bucket: the skip rule reads results' metadata (get), a
+# result is rewritten (create, delete) and summaries are written under batch/summaries/. objectUser
+# holds exactly those object permissions; objectAdmin would add setting objects' IAM policies
+# (Google Cloud, "IAM roles for Cloud Storage").
+# The input bucket must exist (it holds what is backfilled); a missing output bucket is created
+# like infra/gcp/deploy.sh creates it. The APIs the job needs are enabled first.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -41,15 +45,26 @@ deploy() {
   "$python" "$ROOT/infra/package.py" --app-only --out "$stage_root" >/dev/null ||
     die "staging handler/ and models/ failed (infra/package.py --app-only)"
   cp "$ROOT/requirements.txt" "$stage/"
+  # Pin the buildpacks' Python to the functions' python312 (they pick the newest otherwise):
+  # a .python-version file, Google Cloud "Build a Python application".
+  echo 3.12 >"$stage/.python-version"
   # The buildpack's default process; job.yaml's `command` runs handler.gcs_job anyway.
   echo "web: python -m handler.gcs_job" >"$stage/Procfile"
 
+  gcloud services enable run.googleapis.com cloudbuild.googleapis.com artifactregistry.googleapis.com \
+    storage.googleapis.com iam.googleapis.com logging.googleapis.com --project="$PROJECT"
+  gcloud storage buckets describe "gs://$INPUT_BUCKET" --project="$PROJECT" >/dev/null 2>&1 ||
+    die "input bucket gs://$INPUT_BUCKET does not exist (or this account may not see it): nothing to backfill"
+  if ! gcloud storage buckets describe "gs://$OUTPUT_BUCKET" --project="$PROJECT" >/dev/null 2>&1; then
+    gcloud storage buckets create "gs://$OUTPUT_BUCKET" --project="$PROJECT" \
+      --location="$(echo "$REGION" | tr '[:lower:]' '[:upper:]')" --uniform-bucket-level-access --public-access-prevention
+  fi
   gcloud iam service-accounts describe "$SA_EMAIL" --project="$PROJECT" >/dev/null 2>&1 ||
     gcloud iam service-accounts create "$SERVICE_ACCOUNT" --project="$PROJECT" --display-name="faceread job"
   gcloud storage buckets add-iam-policy-binding "gs://$INPUT_BUCKET" \
     --member="serviceAccount:$SA_EMAIL" --role=roles/storage.objectViewer >/dev/null
   gcloud storage buckets add-iam-policy-binding "gs://$OUTPUT_BUCKET" \
-    --member="serviceAccount:$SA_EMAIL" --role=roles/storage.objectAdmin >/dev/null
+    --member="serviceAccount:$SA_EMAIL" --role=roles/storage.objectUser >/dev/null
   gcloud artifacts repositories describe "$REPOSITORY" --project="$PROJECT" --location="$REGION" >/dev/null 2>&1 ||
     gcloud artifacts repositories create "$REPOSITORY" --project="$PROJECT" --location="$REGION" \
       --repository-format=docker

@@ -166,6 +166,17 @@ def test_object_vanished_mid_job_is_a_permanent_failure_with_no_result(s3) -> No
         "results/job/last.png.json", "results/job/last.png.annotated.jpg"}
 
 
+def test_a_listed_size_over_the_limit_for_a_gone_object_writes_no_error_result(s3) -> None:
+    """A Distributed Map item claims a Size over MAX_IMAGE_BYTES, but the object was deleted after the
+    listing: the claim is checked with a HEAD, so it is `object_missing`, not a payload_too_large JSON."""
+    key = "uploads/job/huge-then-gone.jpg"
+    batch = {"BatchInput": {"bucket": BUCKET},
+             "Items": [{"Key": key, "Etag": '"0123456789abcdef0123456789abcdef"', "Size": 10**12}]}
+    [result] = aws.handle_map_batch(batch, store=aws.S3Store(s3))["results"]
+    assert result == {"key": key, "status": "skipped", "reason": "object_missing"}
+    assert "results/job/huge-then-gone.jpg.json" not in keys_under(s3, BUCKET, "results/job/")
+
+
 # --------------------------------------------------------------------- (c) same object, many workers
 def test_workers_given_the_same_object_write_one_result(s3) -> None:
     out = "faceread-faults-out"  # versioned, so every write the workers make can be read back

@@ -18,7 +18,8 @@ from deploy_files import DEPLOY_SH
 GCLOUD = """#!/bin/sh
 printf '%s\\n' "$*" >> "{calls}"
 for arg in "$@"; do  # the uploaded source tree, as `gcloud functions deploy` would send it
-  case "$arg" in --source=*) (cd "${{arg#--source=}}" && find . -type f | sort) > "{calls}.source" ;; esac
+  case "$arg" in --source=*) (cd "${{arg#--source=}}" && find . -type f | sort) > "{calls}.source"
+    cp "${{arg#--source=}}/.python-version" "{calls}.python-version" ;; esac
 done
 case "$*" in
   "run services replace "*) cp "$4" "{rendered}" ;;
@@ -150,7 +151,32 @@ def test_functions_ship_the_zips_handler_and_models(tmp_path: Path) -> None:
     stage_app(DEPLOY_SH.parents[2] / "handler", DEPLOY_SH.parents[2] / "models", tmp_path / "app")
     expected = {f"./{p.relative_to(tmp_path / 'app').as_posix()}" for p in (tmp_path / "app").rglob("*") if p.is_file()}
     assert "./models/calibration.json" in expected
-    assert uploaded == expected | {"./main.py", "./requirements.txt"}
+    assert uploaded == expected | {"./main.py", "./requirements.txt", "./.python-version"}
+
+
+JOB_GCLOUD = """#!/bin/sh
+printf '%s\\n' "$*" >> "{calls}"
+case "$*" in
+  "builds submit "*) (cd "$3" && find . -type f | sort) > "{calls}.source"
+    cp "$3/.python-version" "{calls}.python-version" ;;
+  "storage buckets describe "*) case " $MISSING " in *" ${{4#gs://}} "*) exit 1 ;; esac ;;
+esac
+exit 0
+"""
+
+
+def deploy_job(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """Run deploy_job.sh deploy with a recording gcloud; MISSING names buckets gcloud says don't exist."""
+    calls = tmp_path / "calls"
+    stub = tmp_path / "bin" / "gcloud"
+    stub.parent.mkdir(exist_ok=True)
+    stub.write_text(JOB_GCLOUD.format(calls=calls))
+    stub.chmod(0o755)
+    base = {"PATH": f"{stub.parent}:{os.environ['PATH']}", "HOME": str(tmp_path), "PROJECT": "demo",
+            "INPUT_BUCKET": "demo-in", "OUTPUT_BUCKET": "demo-out", "MISSING": ""}
+    done = subprocess.run(["bash", str(DEPLOY_SH.with_name("deploy_job.sh")), "deploy"], env={**base, **env},
+                          capture_output=True, text=True, timeout=120)
+    return done, calls.read_text().splitlines() if calls.exists() else []
 
 
 def test_backfill_job_image_is_built_from_the_same_tree(tmp_path: Path) -> None:
@@ -159,27 +185,53 @@ def test_backfill_job_image_is_built_from_the_same_tree(tmp_path: Path) -> None:
     sys.path.insert(0, str(DEPLOY_SH.parents[1]))
     from package import stage_app
 
-    calls_file = tmp_path / "calls"
-    stub = tmp_path / "bin" / "gcloud"
-    stub.parent.mkdir()
-    # `gcloud builds submit DIR ...`: record the tree it would upload
-    stub.write_text(f"""#!/bin/sh
-printf '%s\\n' "$*" >> "{calls_file}"
-case "$*" in
-  "builds submit "*) (cd "$3" && find . -type f | sort) > "{calls_file}.source" ;;
-esac
-exit 0
-""")
-    stub.chmod(0o755)
-    env = {"PATH": f"{stub.parent}:{os.environ['PATH']}", "HOME": str(tmp_path), "PROJECT": "demo",
-           "INPUT_BUCKET": "demo-in", "OUTPUT_BUCKET": "demo-out"}
-    done = subprocess.run(["bash", str(DEPLOY_SH.with_name("deploy_job.sh")), "deploy"], env=env,
-                          capture_output=True, text=True, timeout=120)
+    done, calls = deploy_job(tmp_path)
     assert done.returncode == 0, done.stderr
     stage_app(DEPLOY_SH.parents[2] / "handler", DEPLOY_SH.parents[2] / "models", tmp_path / "app")
     expected = {f"./{p.relative_to(tmp_path / 'app').as_posix()}" for p in (tmp_path / "app").rglob("*") if p.is_file()}
     uploaded = set((tmp_path / "calls.source").read_text().split())
-    assert uploaded == expected | {"./requirements.txt", "./Procfile"}
-    calls = calls_file.read_text().splitlines()
+    assert uploaded == expected | {"./requirements.txt", "./Procfile", "./.python-version"}
     viewer = one(calls, "storage buckets add-iam-policy-binding gs://demo-in").split()
     assert viewer[-1] == "--role=roles/storage.objectViewer"
+    user = one(calls, "storage buckets add-iam-policy-binding gs://demo-out").split()
+    assert user[-1] == "--role=roles/storage.objectUser"  # get, list, create, delete: no IAM admin
+    assert (tmp_path / "calls.python-version").read_text().strip() == "3.12"
+
+
+def test_backfill_job_checks_its_buckets(tmp_path: Path) -> None:
+    """No input bucket: stop before building anything. No output bucket: create it, private."""
+    done, calls = deploy_job(tmp_path, MISSING="demo-in")
+    assert done.returncode == 1 and "gs://demo-in does not exist" in done.stderr
+    assert not [c for c in calls if c.startswith("builds submit")]
+    (tmp_path / "b").mkdir()
+    done, calls = deploy_job(tmp_path / "b", MISSING="demo-out")
+    assert done.returncode == 0, done.stderr
+    create = one(calls, "storage buckets create gs://demo-out").split()
+    assert "--uniform-bucket-level-access" in create and "--public-access-prevention" in create
+    assert calls.index(" ".join(create)) < calls.index(one(calls, "builds submit"))
+
+
+@pytest.mark.parametrize("target", ["all", "http", "gcs", "buckets", "run"])
+def test_every_target_enables_the_apis_first_and_pins_python(tmp_path: Path, target: str) -> None:
+    done, calls = deploy(tmp_path, target)
+    assert done.returncode == 0, done.stderr
+    enable = calls[0].split()
+    assert calls[0].startswith("services enable ")
+    needed = {"run.googleapis.com", "cloudbuild.googleapis.com", "artifactregistry.googleapis.com"}
+    needed |= {"cloudfunctions.googleapis.com", "eventarc.googleapis.com"} if target in ("all", "gcs") else set()
+    assert needed <= set(enable)
+    for call in calls:
+        if call.startswith("functions deploy "):
+            assert "--runtime=python312" in call.split()
+    if target in ("all", "http", "gcs"):
+        assert (tmp_path / "calls.python-version").read_text().strip() == "3.12"
+
+
+def test_run_and_http_deploy_different_services(tmp_path: Path) -> None:
+    """`deploy.sh run` must never replace the `deploy.sh http` function's Cloud Run service."""
+    done, run_calls = deploy(tmp_path, "run")
+    assert done.returncode == 0, done.stderr
+    service = yaml.safe_load((tmp_path / "service.rendered.yaml").read_text())["metadata"]["name"]
+    assert service != "faceread-http"
+    assert not [c for c in run_calls if "faceread-http" in c.split()]
+    assert one(run_calls, "run services update ").split()[3] == service

@@ -163,7 +163,7 @@ def test_cloud_run_service_values_are_config_defaults() -> None:
             assert load_settings({var: value}) == DEFAULTS, f"service.yaml: {var}={value} is not config.py's default"
 
 
-@pytest.mark.parametrize("profile", ["dev", "prod"])
+@pytest.mark.parametrize("profile", ["dev", "prod", "prod-autoscaled"])
 def test_samconfig_values_load(profile: str) -> None:
     overrides = samconfig_overrides(profile)
     env = {var: overrides[p] for var, p in PARAM_OF_VAR.items() if p in overrides}

@@ -8,11 +8,14 @@ sizing rule for throttling and against what infra/README.md says they choose.
 from __future__ import annotations
 
 import re
+import tomllib
 
 import pytest
 from cfnlint.api import ManualArgs, lint
 from deploy_files import (
+    AUTOSCALING,
     INFRA_README,
+    SAMCONFIG,
     TEMPLATE,
     load_template,
     markdown_table,
@@ -179,14 +182,23 @@ def test_reserved_concurrency_is_a_parameter(tpl: dict) -> None:
     assert "ReservedConcurrentExecutions" not in unset
 
 
-@pytest.mark.parametrize("env", ["template defaults", "dev", "prod"])
+# Lambda keeps 100 of an account's concurrency unreserved, and a new account's quota may be 10:
+# a profile that reserves none is capped by that quota (and by the throttles below) instead.
+NEW_ACCOUNT_QUOTA = 10
+
+
+@pytest.mark.parametrize("env", ["template defaults", "dev", "prod", "prod-autoscaled"])
 def test_profile_is_valid_and_fits_under_the_cap(tpl: dict, env: str) -> None:
     overrides = {} if env == "template defaults" else samconfig_overrides(env)
     for name, value in overrides.items():
         check_value(name, value, tpl["Parameters"][name])
     p = resolve(tpl, overrides)["Parameters"]  # also checks the Rules
     reserved, provisioned = int(p["ReservedConcurrency"]), int(p["ProvisionedConcurrency"])
-    assert reserved > 0, f"{env}: no spending cap"
+    if env == "dev":  # the first deploy infra/README.md has a new account make: no reservation to refuse
+        assert reserved == 0, "dev: Lambda refuses ReservedConcurrency above the account's quota - 100"
+    if reserved == 0:  # deployable on a new account; nothing unthrottled (the Function URL) may be on
+        assert env == "dev" and p["FunctionUrlEnabled"] == "false", f"{env}: no spending cap"
+        reserved = NEW_ACCOUNT_QUOTA
     assert provisioned <= reserved, f"{env}: Lambda refuses provisioned > reserved concurrency"
     # The API refuses a flood (429) before Lambda's cap does: a burst plus a second's worth of the
     # slowest requests fits under the reserved concurrency, beside what queue and batch work may
@@ -201,7 +213,7 @@ def test_profile_is_valid_and_fits_under_the_cap(tpl: dict, env: str) -> None:
 
 def test_prod_authenticates_and_dev_is_what_the_readme_says(tpl: dict) -> None:
     rows = {row["profile"]: row for row in markdown_table(INFRA_README, "profile")}
-    assert set(rows) == {"dev", "prod"}
+    assert set(rows) == {"dev", "prod", "prod-autoscaled"}
     for env, row in rows.items():
         overrides = samconfig_overrides(env)
         deployed = resolve(tpl, overrides)["Parameters"]
@@ -210,3 +222,41 @@ def test_prod_authenticates_and_dev_is_what_the_readme_says(tpl: dict) -> None:
             if column != "profile":
                 assert text.strip("`") == deployed[column], f"{env}: README says {column}={text}"
     assert samconfig_overrides("prod")["ApiAuth"] != "none"
+
+
+def test_function_url_is_refused_early_where_cloudformation_has_none(tpl: dict) -> None:
+    """AWS::Lambda::Url is missing in some regions: there the URL is dropped and FunctionUrlEnabled=true
+    is refused by a Rule (before any resource is created) naming the regions; everywhere else it deploys."""
+    [assertion] = tpl["Rules"]["FunctionUrlNeedsARegionWithUrls"]["Assertions"]
+    lacking = assertion["Assert"]["Fn::Not"][0]["Fn::Contains"][0]
+    groups = tpl["Conditions"]["RegionWithoutFunctionUrls"]["Fn::Or"]
+    assert sorted(e["Fn::Equals"][1] for g in groups for e in g["Fn::Or"]) == sorted(lacking)
+    for region in lacking:
+        with pytest.raises(AssertionError, match=f"no AWS::Lambda::Url in this region.*{region}"):
+            resolve(tpl, {"FunctionUrlEnabled": "true", "AWS::Region": region})
+        assert "FunctionUrl" not in resolve(tpl, {"AWS::Region": region})["Resources"]
+    assert "FunctionUrl" in resolve(tpl, {"FunctionUrlEnabled": "true", "AWS::Region": "eu-west-1"})["Resources"]
+
+
+def test_cfn_lint_is_clean_where_function_urls_are_missing(tpl: dict) -> None:
+    # The regions the Rule names (E3006 there before the condition); `cfn-lint --regions ALL_REGIONS
+    # template.yaml` checks every region (infra/README.md) but takes minutes on a busy 2-core machine.
+    [assertion] = tpl["Rules"]["FunctionUrlNeedsARegionWithUrls"]["Assertions"]
+    regions = assertion["Assert"]["Fn::Not"][0]["Fn::Contains"][0]
+    findings = lint(TEMPLATE.read_text(), config=ManualArgs(regions=regions))
+    assert findings == [], "\n".join(str(f) for f in findings)
+
+
+def test_autoscaled_prod_never_fights_the_autoscaling_stack(tpl: dict) -> None:
+    """The profile autoscaling.yaml names deploys prod's stack with ProvisionedConcurrency=0 said
+    explicitly (SAM CLI reuses a parameter's previous value when a profile leaves it out)."""
+    config = tomllib.loads(SAMCONFIG.read_text())
+    assert "--config-env prod-autoscaled" in AUTOSCALING.read_text()
+    stack = config["prod"]["deploy"]["parameters"]["stack_name"]
+    assert config["prod-autoscaled"]["deploy"]["parameters"]["stack_name"] == stack
+    prod, autoscaled = samconfig_overrides("prod"), samconfig_overrides("prod-autoscaled")
+    assert autoscaled == {**prod, "ProvisionedConcurrency": "0"}
+    assert autoscaled["EnableSnapStart"] == "false"
+    for env in ("dev", "prod", "prod-autoscaled"):  # the parameters whose stale values would matter
+        assert {"ApiAuth", "FunctionUrlEnabled", "ReservedConcurrency", "ProvisionedConcurrency",
+                "EnableSnapStart"} <= set(samconfig_overrides(env)), env

@@ -42,8 +42,7 @@ def test_upload_queue_dlq_and_event_source_mapping(tpl: dict, res: dict) -> None
     assert queue["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": ["UploadDeadLetterQueue", "Arn"]},
                                       "maxReceiveCount": {"Ref": "UploadMaxReceiveCount"}}
     # The visibility timeout, receive count and retentions: tests/unit/test_template_timeouts.py.
-    fn = res["FaceReadFunction"]["Properties"]
-    [sqs] = [e["Properties"] for e in fn["Events"].values() if e["Type"] == "SQS"]
+    [sqs] = [r["Properties"] for r in res.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
     assert sqs["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert sqs["MaximumBatchingWindowInSeconds"] > 0 and sqs["BatchSize"] <= 10
     assert sqs["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "UploadMaxConcurrency"}}
@@ -68,13 +67,14 @@ def test_batch_operations_role_trust_and_least_privilege(res: dict) -> None:
         for action in actions(s):
             assert "*" not in action  # no wildcard actions
             granted.setdefault(action, []).append(s["Resource"])
-    # Get objects, invoke the pinned alias; PutObject only for the completion report Batch Operations writes.
-    assert set(granted) == {"s3:GetObject", "s3:GetObjectVersion", "lambda:InvokeFunction", "s3:PutObject"}
+    # Read manifests, invoke the pinned alias; PutObject only for the completion report Batch Operations
+    # writes. Never the objects: the function reads them as its own role (test_iam_enforced.py).
+    assert set(granted) == {"s3:GetObject", "lambda:InvokeFunction", "s3:PutObject"}
     assert granted["lambda:InvokeFunction"] == [{"Ref": "FaceReadFunction.Alias"}]  # never the unqualified function
     [reports] = granted["s3:PutObject"]
     assert reports["Fn::Sub"].endswith("-output-${AWS::AccountId}-${AWS::Region}/batch/reports/*")
-    reads = [r["Fn::Sub"] for r in granted["s3:GetObject"][0]]
-    assert reads[0].endswith("/${InputPrefix}*") and reads[1].endswith("/batch/manifests/*")
+    [reads] = granted["s3:GetObject"]
+    assert reads["Fn::Sub"].endswith("-output-${AWS::AccountId}-${AWS::Region}/batch/manifests/*")
 
 
 def test_state_machine_role_has_no_wildcard_actions_and_invokes_only_the_alias(res: dict) -> None:
