@@ -21,6 +21,10 @@ def gcs_client() -> Any:
     if _gcs_client is None:
         with _gcs_lock:
             if _gcs_client is None:
+                # Since 3.x the library fetches each bucket's metadata in the background for its traces
+                # (buckets.get: storage.buckets.get, which no object role holds, so a 403). We don't trace,
+                # and the grants stay the object roles the flow needs (tests/unit/test_gcp_permissions.py).
+                os.environ.setdefault("DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA", "true")
                 from google.cloud import storage
 
                 if os.environ.get("STORAGE_EMULATOR_HOST"):

@@ -166,11 +166,13 @@ ensure_buckets() {
         --uniform-bucket-level-access --public-access-prevention
     fi
   done
-  # Least privilege: read the input bucket, create objects in the output bucket.
+  # Least privilege (tests/unit/test_gcp_permissions.py): read the input bucket; on the output bucket
+  # read a result's metadata (the skip rule), create, replace (storage.objects.delete too) and delete
+  # replaced images: roles/storage.objectUser, the smallest predefined role with all four.
   gcloud storage buckets add-iam-policy-binding "gs://$INPUT_BUCKET" \
     --member="serviceAccount:$SA_EMAIL" --role=roles/storage.objectViewer >/dev/null
   gcloud storage buckets add-iam-policy-binding "gs://$OUTPUT_BUCKET" \
-    --member="serviceAccount:$SA_EMAIL" --role=roles/storage.objectCreator >/dev/null
+    --member="serviceAccount:$SA_EMAIL" --role=roles/storage.objectUser >/dev/null
 }
 
 # Startup CPU boost is a Cloud Run setting: the function's underlying service

@@ -9,8 +9,9 @@
 #          "faceread"), fills in job.yaml and applies it with `gcloud run jobs replace`.
 # execute: starts one execution and waits; TASKS (default: job.yaml's 10) overrides the task count.
 # The job's service account (SERVICE_ACCOUNT, default faceread-job) gets objectViewer on the input
-# bucket and objectAdmin on the output bucket (the skip rule reads results' metadata; summaries
-# are written under batch/summaries/).
+# bucket and objectUser on the output bucket (the skip rule reads results' metadata; results and the
+# summaries under batch/summaries/ are created, replaced and deleted; no IAM-policy rights:
+# tests/unit/test_gcp_permissions.py).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -49,7 +50,7 @@ deploy() {
   gcloud storage buckets add-iam-policy-binding "gs://$INPUT_BUCKET" \
     --member="serviceAccount:$SA_EMAIL" --role=roles/storage.objectViewer >/dev/null
   gcloud storage buckets add-iam-policy-binding "gs://$OUTPUT_BUCKET" \
-    --member="serviceAccount:$SA_EMAIL" --role=roles/storage.objectAdmin >/dev/null
+    --member="serviceAccount:$SA_EMAIL" --role=roles/storage.objectUser >/dev/null
   gcloud artifacts repositories describe "$REPOSITORY" --project="$PROJECT" --location="$REGION" >/dev/null 2>&1 ||
     gcloud artifacts repositories create "$REPOSITORY" --project="$PROJECT" --location="$REGION" \
       --repository-format=docker
