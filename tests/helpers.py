@@ -77,3 +77,10 @@ def image_key(json_key: str, stored) -> str:
 def without_tokens(keys) -> set[str]:
     """Output keys with the images' version token dropped (`x.annotated.<token>.jpg` -> `x.annotated.jpg`)."""
     return {re.sub(r"\.(annotated|redacted)\.[0-9a-f]{8}\.jpg$", r".\1.jpg", k) for k in keys}
+
+
+def big_photo() -> bytes:
+    """A 9 MP JPEG of one face (4.87 MB), over the body limit (DIRECT_IMAGE_LIMIT), as phone photos often are."""
+    image = cv2.resize(fixture_image("astronaut.png"), (3000, 3000), interpolation=cv2.INTER_CUBIC)
+    noise = np.random.default_rng(0).normal(0, 12, image.shape).astype(np.int16)
+    return jpeg(np.clip(image.astype(np.int16) + noise, 0, 255).astype(np.uint8), quality=95)
