@@ -62,7 +62,7 @@ fi
 ALLOW_UNAUTHENTICATED="${ALLOW_UNAUTHENTICATED:-false}"
 INVOKERS="${INVOKERS:-}"
 # Every setting handler/config.py reads except MODEL_DIR (the staged models/ is
-# used) and OUTPUT_BUCKET (set from OUTPUT_BUCKET below). A test keeps this list
+# used), OUTPUT_BUCKET and UPLOAD_BUCKET (set from OUTPUT_BUCKET and INPUT_BUCKET below). A test keeps this list
 # equal to what config.py reads.
 SETTINGS=(MIN_CONFIDENCE MAX_FACES MAX_IMAGE_BYTES MAX_PIXELS MIN_GENDER_CONFIDENCE MIN_FACE_PX MIN_SHARPNESS JPEG_QUALITY ANNOTATE_MAX_SIDE DETECT_MAX_SIDE DETECT_THREADS OUTPUT_PREFIX INPUT_PREFIX CORS_ALLOW_ORIGIN LOG_LEVEL WRITE_REDACTED NET_CLONES)
 
@@ -105,6 +105,10 @@ for name in "${SETTINGS[@]}"; do
 done
 if [[ -n "${OUTPUT_BUCKET:-}" ]]; then
   env_vars+=("OUTPUT_BUCKET=${OUTPUT_BUCKET}")
+fi
+# POST /uploads signs uploads into the trigger's bucket (handler/uploads.py).
+if [[ -n "${INPUT_BUCKET:-}" ]]; then
+  env_vars+=("UPLOAD_BUCKET=${INPUT_BUCKET}")
 fi
 # "^@^" switches gcloud's list delimiter to "@" so values may contain commas.
 env_flag=()
@@ -190,6 +194,23 @@ grant_invokers() {
   done
 }
 
+# POST /uploads (handler/uploads.py) signs V4 URLs as the function's account. Cloud Run credentials
+# hold no key, so the library signs through the IAM Credentials signBlob API, which needs
+# iam.serviceAccounts.signBlob on the account itself (roles/iam.serviceAccountTokenCreator, granted
+# on this one account, not project-wide). A signed URL carries the signer's permissions: object
+# creation on the input bucket, only under the upload route's prefix (an IAM condition; the
+# buckets use uniform bucket-level access, which conditions need).
+grant_upload_signing() {
+  [[ -n "${INPUT_BUCKET:-}" ]] || return 0
+  gcloud iam service-accounts add-iam-policy-binding "$SA_EMAIL" --project="$PROJECT" \
+    --member="serviceAccount:$SA_EMAIL" --role=roles/iam.serviceAccountTokenCreator >/dev/null
+  local prefix="${INPUT_PREFIX:-uploads/}http/"
+  gcloud storage buckets add-iam-policy-binding "gs://$INPUT_BUCKET" \
+    --member="serviceAccount:$SA_EMAIL" --role=roles/storage.objectCreator \
+    --condition="expression=resource.name.startsWith(\"projects/_/buckets/$INPUT_BUCKET/objects/$prefix\"),title=faceread-presigned-uploads" \
+    >/dev/null
+}
+
 warn_public() {
   echo "deploy.sh: ALLOW_UNAUTHENTICATED=true: faceread-http is PUBLIC (anyone can call it)" >&2
 }
@@ -204,6 +225,7 @@ deploy_http() {
     --entry-point=http_analyze --trigger-http "${auth[@]}"
   cpu_boost faceread-http
   grant_invokers
+  grant_upload_signing
 }
 
 deploy_gcs() {
@@ -265,6 +287,7 @@ deploy_run() {
       --member=allUsers --role=roles/run.invoker >/dev/null
   fi
   grant_invokers
+  grant_upload_signing
 }
 
 ensure_service_account

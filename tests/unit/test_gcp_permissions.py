@@ -20,6 +20,7 @@ Sources (Google Cloud documentation):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -36,6 +37,11 @@ from deploy_files import DEPLOY_SH
 from helpers import fixture_bytes, load_event
 from http_client import call
 from servers import ROOT, functions_framework, gcs_emulator
+
+from handler import gcs_store, http_api
+from handler.config import SETTINGS
+from handler.http_api import HttpRequest, handle
+from handler.uploads import GcsUploads
 
 # JSON API method (as recorded) -> the IAM permissions it needs ("IAM permissions for JSON methods").
 METHOD_PERMISSIONS: dict[str, frozenset[str]] = {
@@ -70,30 +76,41 @@ class RecordingProxy(ThreadingHTTPServer):
         self.upstream, self.calls = upstream, []
         super().__init__(("127.0.0.1", 0), _Forward)
 
+    def _live(self, bucket: str, name: str) -> bool:
+        return requests.get(f"{self.upstream}/storage/v1/b/{bucket}/o/{quote(name, safe='')}", timeout=10).ok
+
     def record(self, method: str, url: str, body: bytes) -> None:
+        """(bucket, JSON method, object name); the XML API's PUT and GET of an object (signed URLs) need
+        the same permissions as objects.insert and objects.get ("IAM permissions for XML methods")."""
         parts = urlsplit(url)
         path, query = unquote(parts.path), parse_qs(parts.query)
         upload = re.fullmatch(r"/upload/storage/v1/b/([^/]+)/o", path)
         one = re.fullmatch(r"(?:/download)?/storage/v1/b/([^/]+)/o/(.+)", path)
         listing = re.fullmatch(r"/storage/v1/b/([^/]+)/o", path)
+        xml = re.fullmatch(r"/(perm-[^/]+)/(.+)", path)
         if upload and method == "POST":
             # multipart uploads name the object in their JSON part, simple ones in the query
             named = re.search(rb'"name":\s*"((?:[^"\\]|\\.)*)"', body)
             name = query["name"][0] if "name" in query else json.loads(b'"' + named.group(1) + b'"')
-            live = requests.get(f"{self.upstream}/storage/v1/b/{upload.group(1)}/o/{quote(name, safe='')}", timeout=10)
-            self.calls.append((upload.group(1), "objects.insert (replacing)" if live.ok else "objects.insert"))
-        elif one and method in ("GET", "DELETE"):
-            self.calls.append((one.group(1), "objects.get" if method == "GET" else "objects.delete"))
+            replacing = self._live(upload.group(1), name)
+            self.calls.append((upload.group(1), "objects.insert (replacing)" if replacing else "objects.insert", name))
+        elif (one or xml) and method in ("GET", "DELETE"):
+            bucket, name = (one or xml).groups()
+            self.calls.append((bucket, "objects.get" if method == "GET" else "objects.delete", name))
+        elif xml and method == "PUT":
+            bucket, name = xml.groups()
+            self.calls.append((bucket, "objects.insert (replacing)" if self._live(bucket, name) else "objects.insert",
+                               name))
         elif listing and method == "GET":
-            self.calls.append((listing.group(1), "objects.list"))
+            self.calls.append((listing.group(1), "objects.list", ""))
         else:
-            self.calls.append(("?", f"{method} {path}"))  # a call the table lacks: fails the check below
+            self.calls.append(("?", f"{method} {path}", ""))  # a call the table lacks: fails the check below
 
 
 class _Forward(BaseHTTPRequestHandler):
     def _any(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if "/b/perm-" in self.path:  # the flows' buckets (the test's own setup calls go straight to the emulator)
+        if "/perm-" in self.path:  # the flows' buckets (the test's own setup calls go straight to the emulator)
             self.server.record(self.command, self.path, body)
         skip = {"host", "content-length", "connection", "accept-encoding"}
         upstream = requests.request(self.command, self.server.upstream + self.path, data=body, timeout=60,
@@ -153,6 +170,21 @@ def recorded() -> dict[str, list[tuple[str, str]]]:
             assert deliver(url, inp.get_blob("uploads/notes.txt")) == 200  # an error result
         result = json.loads(admin.bucket(OUT).blob("results/a.png.json").download_as_bytes())
         assert result["faces"][0]["gender"]["value"] == "female"  # the flow ran through to the newer photo
+
+        # deploy.sh's HTTP function: POST /uploads, the caller's signed PUT (it acts with the signer's
+        # permissions), the trigger, then GET /uploads/<id> and the caller's signed GET of the image.
+        mp.setenv("STORAGE_EMULATOR_HOST", host)  # the signed URLs point at the proxy too
+        mp.setattr(gcs_store, "_gcs_client", None)  # the process's client, made as the HTTP function makes it
+        client = gcs_store.gcs_client()
+        mp.setattr(http_api, "SETTINGS", dataclasses.replace(SETTINGS, upload_bucket=IN, output_bucket=OUT))
+        presign = lambda: GcsUploads(client, signing_credentials())  # noqa: E731
+        grant = json.loads(handle(HttpRequest("POST", "/uploads", body=b"{}"), presign).body)
+        put = grant["upload"]
+        assert requests.put(put["url"], data=fixture_bytes("camera.png"), headers=put["headers"], timeout=30).ok
+        with functions_framework("gcs_finalized", "cloudevent", env=env, ready_path="/") as url:
+            assert deliver(url, inp.get_blob(grant["key"])) == 200
+        done = json.loads(handle(HttpRequest("GET", grant["poll"]), presign).body)
+        assert requests.get(done["image_url"], timeout=30).content[:2] == b"\xff\xd8"
         flows["deploy.sh"], proxy.calls = proxy.calls, []
 
         # deploy_job.sh's Cloud Run job: list, process, summary; run twice (the second rewrites the summary).
@@ -165,6 +197,19 @@ def recorded() -> dict[str, list[tuple[str, str]]]:
     return flows
 
 
+def signing_credentials():
+    """A service-account key made here (the emulator checks no signature; Cloud Run signs through signBlob)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from google.oauth2 import service_account
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    return service_account.Credentials.from_service_account_info({
+        "type": "service_account", "client_email": "faceread-fn@local.iam.gserviceaccount.com", "private_key": key,
+        "token_uri": "https://oauth2.googleapis.com/token", "project_id": "local"})
+
+
 GCLOUD = """#!/bin/sh
 printf '%s\\n' "$*" >> "{calls}"
 case "$*" in "storage service-agent "*) echo service-42@gs-project-accounts.iam.gserviceaccount.com ;; esac
@@ -172,8 +217,9 @@ exit 0
 """
 
 
-def bucket_grants(script: str, action: str, tmp_path: Path) -> dict[str, str]:
-    """{bucket: role} for the service account's Cloud Storage grants, from a run with a recording gcloud."""
+def bucket_grants(script: str, action: str, tmp_path: Path) -> list[tuple[str, str, str]]:
+    """[(bucket, role, object-name prefix or "")] the service account gets, from a run with a recording gcloud;
+    a grant's IAM condition `resource.name.startsWith("projects/_/buckets/B/objects/P")` limits it to prefix P."""
     calls = tmp_path / f"{script}.calls"
     stub = tmp_path / "bin" / "gcloud"
     stub.parent.mkdir(exist_ok=True)
@@ -184,36 +230,38 @@ def bucket_grants(script: str, action: str, tmp_path: Path) -> dict[str, str]:
     done = subprocess.run(["bash", str(DEPLOY_SH.with_name(script)), action], env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    grants: dict[str, str] = {}
+    grants = []
     for line in calls.read_text().splitlines():
         found = re.match(r"storage buckets add-iam-policy-binding gs://(\S+) .*--role=(\S+)", line)
         if found and "serviceAccount:faceread-" in line:
-            assert found.group(1) not in grants, f"{script} grants twice on {found.group(1)}"
-            grants[found.group(1)] = found.group(2)
+            condition = re.search(r'startsWith\("projects/_/buckets/[^/]+/objects/([^"]*)"\)', line)
+            grants.append((found.group(1), found.group(2), condition.group(1) if condition else ""))
     return grants
 
 
-def needed(calls: list[tuple[str, str]]) -> dict[str, set[str]]:
-    by_bucket: dict[str, set[str]] = {}
-    for bucket, method in calls:
-        assert method in METHOD_PERMISSIONS, f"a storage call missing from the table: {bucket} {method}"
-        by_bucket.setdefault(bucket, set()).update(METHOD_PERMISSIONS[method])
-    return by_bucket
+def covers(grant: tuple[str, str, str], call: tuple[str, str, str]) -> bool:
+    bucket, role, prefix = grant
+    return (bucket == call[0] and call[2].startswith(prefix)
+            and METHOD_PERMISSIONS[call[1]] <= ROLE_PERMISSIONS[role])
 
 
 def test_the_flows_make_the_calls_the_table_names(recorded) -> None:
-    """The recording saw every kind of call the flows make (a table row no flow uses is a stale row)."""
-    used = {method for calls in recorded.values() for _, method in calls}
+    """Every recorded call is in the table, and the recording saw every row (a row no flow uses is stale)."""
+    used = {method for calls in recorded.values() for _, method, _ in calls}
     assert used == set(METHOD_PERMISSIONS), used ^ set(METHOD_PERMISSIONS)
 
 
-@pytest.mark.parametrize("script, action", [("deploy.sh", "buckets"), ("deploy_job.sh", "deploy")])
-def test_each_grant_is_the_smallest_role_holding_what_the_code_calls(recorded, script, action, tmp_path) -> None:
+# deploy.sh `all` deploys both functions (one service account): the trigger's and the HTTP routes' calls.
+@pytest.mark.parametrize("script, action", [("deploy.sh", "all"), ("deploy_job.sh", "deploy")])
+def test_each_grant_is_needed_and_the_smallest_role_for_its_calls(recorded, script, action, tmp_path) -> None:
     grants = bucket_grants(script, action, tmp_path)
-    for bucket, permissions in needed(recorded[script]).items():
-        assert bucket in grants, f"{script}: no grant on {bucket}, which the code calls: {sorted(permissions)}"
-        missing = permissions - ROLE_PERMISSIONS[grants[bucket]]
-        assert not missing, f"{script}: {grants[bucket]} on {bucket} lacks {sorted(missing)}"
+    calls = sorted(set(recorded[script]))
+    assert {c[1] for c in calls} <= set(METHOD_PERMISSIONS), "a storage call missing from the table"
+    for made in calls:  # nothing missing
+        assert any(covers(g, made) for g in grants), f"{script}: no grant covers {made} ({grants})"
+    for grant in grants:  # nothing surplus: each grant is the only cover of some call, and no bigger than those need
+        alone = [c for c in calls if covers(grant, c) and not any(covers(g, c) for g in grants if g != grant)]
+        assert alone, f"{script}: {grant} is needed by no call the code makes"
+        permissions = set().union(*(METHOD_PERMISSIONS[c[1]] for c in alone))
         smallest = next(role for role, held in ROLE_PERMISSIONS.items() if permissions <= held)
-        assert grants[bucket] == smallest, f"{script}: {grants[bucket]} on {bucket} where {smallest} serves"
-    assert set(grants) <= set(needed(recorded[script])), f"{script} grants on a bucket the code never calls"
+        assert grant[1] == smallest, f"{script}: {grant} where {smallest} serves"

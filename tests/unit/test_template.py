@@ -101,14 +101,20 @@ def test_no_policy_refs_a_bucket_resource(fn: dict) -> None:
 def test_least_privilege_s3_actions(fn: dict) -> None:
     statements = [s for p in fn["Policies"] for s in p["Statement"]]
     grants = sorted((s["Action"], "-output-" in s["Resource"]["Fn::Sub"]) for s in statements)
-    # Read uploads (and their versions), read and write results (the skip rule HEADs them), and
-    # list both buckets so that a missing object is a 404, not a 403. No Delete.
-    assert grants == [("s3:GetObject", False), ("s3:GetObject", True), ("s3:GetObjectVersion", False),
-                      ("s3:ListBucket", False), ("s3:ListBucket", True), ("s3:PutObject", True)]
+    # Read uploads (and their versions), read, write and delete results (the skip rule HEADs them, a
+    # rewrite deletes the replaced images), presign uploads, and list both buckets so that a missing
+    # object is a 404, not a 403. No Delete on the input bucket.
+    assert grants == [("s3:DeleteObject", True), ("s3:GetObject", False), ("s3:GetObject", True),
+                      ("s3:GetObjectVersion", False), ("s3:ListBucket", False), ("s3:ListBucket", True),
+                      ("s3:PutObject", False), ("s3:PutObject", True)]
     for s in statements:
         assert s["Effect"] == "Allow"
         resource = s["Resource"]["Fn::Sub"]
-        # Objects only under their prefix; ListBucket is on the bucket itself.
+        # Objects only under their prefix (presigned uploads only under the upload route's own);
+        # ListBucket is on the bucket itself.
+        if s["Sid"] == "PresignUploads":
+            assert resource.endswith("/${InputPrefix}http/*")
+            continue
         assert resource.endswith("${InputPrefix}*" if "-input-" in resource else "${OutputPrefix}*") \
             != (s["Action"] == "s3:ListBucket")
 
