@@ -11,6 +11,7 @@ neither choose nor overwrite another caller's object.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -120,18 +121,26 @@ class S3Uploads:
                                                   ExpiresIn=UPLOAD_EXPIRES_S)
 
 
+@functools.cache
+def _default_credentials() -> Any:
+    import google.auth
+
+    return google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])[0]
+
+
 class GcsUploads:
-    """V4 signed URLs. With a key file the library signs locally; on Cloud Run the credentials have no key,
-    so it signs through the IAM Credentials signBlob API as the service account (which then needs
-    iam.serviceAccounts.signBlob on itself: infra/README.md)."""
+    """V4 signed URLs, signed as the process's own account (Application Default Credentials). With a key
+    file (GOOGLE_APPLICATION_CREDENTIALS) the library signs locally; on Cloud Run the credentials have no key,
+    so it signs through the IAM Credentials signBlob API (the account then needs iam.serviceAccounts.signBlob
+    on itself: infra/README.md)."""
 
     def __init__(self, client: Any, credentials: Any = None) -> None:
-        self.client, self.credentials = client, credentials  # credentials: the signer (default: the client's)
+        self.client, self.credentials = client, credentials  # credentials: the signer (default: ADC)
 
     def _sign(self, bucket: str, key: str, **how: Any) -> str:
         from google.auth.credentials import Signing
 
-        credentials = self.credentials or self.client._credentials
+        credentials = self.credentials or _default_credentials()
         how["credentials"] = credentials
         if not isinstance(credentials, Signing):
             import google.auth.transport.requests

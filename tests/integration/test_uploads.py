@@ -14,12 +14,15 @@ import base64
 import copy
 import dataclasses
 import json
+import subprocess
+import sys
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from helpers import big_photo, load_event
+from helpers import big_photo, fixture_bytes, load_event
 from http_client import call
+from servers import ROOT
 
 from handler import aws, http_api
 from handler.config import DIRECT_IMAGE_LIMIT, SETTINGS
@@ -189,3 +192,23 @@ def test_signed_put_on_cloud_storage_then_the_trigger_then_the_poll(gcs, photo: 
 def test_the_direct_limit_fits_lambdas_payload() -> None:
     """4 bytes per 3 plus the event's envelope must stay under Lambda's 6 MB (config.DIRECT_IMAGE_LIMIT)."""
     assert DIRECT_IMAGE_LIMIT * 4 // 3 + 128 * 1024 <= 6 * 1024 * 1024
+
+
+def test_the_cli_sends_a_big_photo_through_the_upload_route(photo: bytes, tmp_path) -> None:
+    """`python -m handler photo --url`: direct when the photo fits, through POST /uploads when it doesn't."""
+    from upload_stack import gcs_upload_stack
+
+    (tmp_path / "big.jpg").write_bytes(photo)
+    (tmp_path / "small.png").write_bytes(fixture_bytes("camera.png"))
+    with gcs_upload_stack(tmp_path) as base:
+        def cli(name: str) -> dict:
+            done = subprocess.run([sys.executable, "-m", "handler", str(tmp_path / name), "--url", base], cwd=ROOT,
+                                  capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, done.stderr[-2000:]
+            return json.loads(done.stdout)
+        big = cli("big.jpg")
+        assert big["status"] == "done" and big["result"]["faces_detected"] == 1
+        sent = big["result"]["input"]
+        assert sent["bytes"] == len(photo) and sent["key"].startswith("uploads/http/")
+        small = cli("small.png")
+        assert small["faces_detected"] == 1 and "input" not in small  # POST /analyze's own answer
