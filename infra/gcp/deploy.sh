@@ -209,6 +209,16 @@ grant_upload_signing() {
     --member="serviceAccount:$SA_EMAIL" --role=roles/storage.objectCreator \
     --condition="expression=resource.name.startsWith(\"projects/_/buckets/$INPUT_BUCKET/objects/$prefix\"),title=faceread-presigned-uploads" \
     >/dev/null
+  # The page PUTs the signed URL from the service's origin: CORS lets it read the answer (the signature
+  # is what authorises the write). Photos sent this way are kept a day (the page says so).
+  cat >"$stage_root/cors.json" <<'JSON'
+[{"origin": ["*"], "method": ["PUT"], "responseHeader": ["Content-Type", "x-goog-content-length-range"], "maxAgeSeconds": 600}]
+JSON
+  cat >"$stage_root/lifecycle.json" <<JSON
+{"rule": [{"action": {"type": "Delete"}, "condition": {"age": 1, "matchesPrefix": ["$prefix"]}}]}
+JSON
+  gcloud storage buckets update "gs://$INPUT_BUCKET" --cors-file="$stage_root/cors.json" \
+    --lifecycle-file="$stage_root/lifecycle.json" >/dev/null
 }
 
 warn_public() {
