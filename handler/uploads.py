@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from handler.config import UPLOAD_EXPIRES_S, Settings
 from handler.errors import RequestError
-from handler.storage import ObjectMissing
+from handler.storage import ObjectMissing, ObjectStore
 from handler.storage_trigger import output_keys
 
 # What the decoders take and a phone sends; the trigger sniffs the bytes anyway.
@@ -95,6 +95,13 @@ def result(upload_id: str, presigner: Presigner, settings: Settings) -> tuple[in
     return 200, {"id": upload_id, "status": "done", "result": found, **extra}
 
 
+def _read(store: ObjectStore, bucket: str, key: str) -> bytes | None:
+    try:
+        return store.get(bucket, key)
+    except ObjectMissing:
+        return None
+
+
 class S3Uploads:
     """Presigned POST forms and GETs with the function's own credentials (they carry its permissions)."""
 
@@ -111,10 +118,7 @@ class S3Uploads:
     def read(self, bucket: str, key: str) -> bytes | None:
         from handler.s3_store import S3Store
 
-        try:
-            return S3Store(self.client).get(bucket, key)
-        except ObjectMissing:
-            return None
+        return _read(S3Store(self.client), bucket, key)
 
     def download_url(self, bucket: str, key: str) -> str:
         return self.client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key},
@@ -163,10 +167,7 @@ class GcsUploads:
     def read(self, bucket: str, key: str) -> bytes | None:
         from handler.gcs_store import GcsStore
 
-        try:
-            return GcsStore(self.client).get(bucket, key)
-        except ObjectMissing:
-            return None
+        return _read(GcsStore(self.client), bucket, key)
 
     def download_url(self, bucket: str, key: str) -> str:
         return self._sign(bucket, key, method="GET")

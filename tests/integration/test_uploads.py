@@ -136,18 +136,13 @@ def test_upload_route_refusals(s3, s3_uploads, monkeypatch) -> None:
 def gcs():
     """gcp-storage-emulator with the two buckets, an anonymous client, and a service-account key that signs
     (the emulator checks no signature; on Cloud Run the library signs through IAM signBlob instead)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
     from google.oauth2 import service_account
     from servers import gcs_emulator
+    from upload_stack import signing_key
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
-    signer = service_account.Credentials.from_service_account_info({
-        "type": "service_account", "client_email": "faceread-fn@local.iam.gserviceaccount.com", "private_key": key,
-        "token_uri": "https://oauth2.googleapis.com/token", "project_id": "local"})
+    signer = service_account.Credentials.from_service_account_info(signing_key())
     with gcs_emulator() as host:
         mp = pytest.MonkeyPatch()
         mp.setenv("STORAGE_EMULATOR_HOST", host)

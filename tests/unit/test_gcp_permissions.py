@@ -198,16 +198,10 @@ def recorded() -> dict[str, list[tuple[str, str]]]:
 
 
 def signing_credentials():
-    """A service-account key made here (the emulator checks no signature; Cloud Run signs through signBlob)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
     from google.oauth2 import service_account
+    from upload_stack import signing_key
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
-    return service_account.Credentials.from_service_account_info({
-        "type": "service_account", "client_email": "faceread-fn@local.iam.gserviceaccount.com", "private_key": key,
-        "token_uri": "https://oauth2.googleapis.com/token", "project_id": "local"})
+    return service_account.Credentials.from_service_account_info(signing_key())
 
 
 GCLOUD = """#!/bin/sh
