@@ -11,6 +11,9 @@ on 127.0.0.1, the real handler, real nets on real photos, real threads.
 - Several workers given the same object at once (at-least-once delivery, a redriven message, a
   Batch Operations retry) leave one result: every write of the JSON and of the image is the same
   bytes, and a reader polling meanwhile never sees a torn or mismatched result.
+- An object overwritten while its older version's analysis is still writing (held before its image,
+  or before its JSON commit) ends with the newer version's JSON beside the image it names, and no
+  orphaned image: on moto and on gcp-storage-emulator (docs/storage.md, "Overwrites").
 """
 
 from __future__ import annotations
