@@ -2,6 +2,7 @@
 
     python -m handler photo.jpg [--out annotated.jpg] [--redacted redacted.jpg] [--max-faces N] [--min-confidence C]
                                 [--detail auto|fast|full|...]
+    python -m handler photo.jpg --url https://<api>/ [--token JWT]   # a deployed service (big photos via POST /uploads)
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("photo", type=Path, help="image file (JPEG, PNG, WebP or BMP)")
     parser.add_argument("--out", type=Path, help="write the annotated image (JPEG) here")
     parser.add_argument("--redacted", type=Path, help="write the redacted image (JPEG, every face pixelated) here")
+    parser.add_argument("--url", help="analyse with the deployed service at this base URL instead of locally "
+                                      "(photos over the request limit go through POST /uploads)")
+    parser.add_argument("--token", help="with --url: a bearer token (ApiAuth=jwt deployments)")
     for spec in options.TABLE:
         if spec.name not in _BY_FILE:  # text, read by the table as the query string is
             parser.add_argument("--" + spec.name.replace("_", "-"), dest=spec.name, metavar=spec.name.upper(),
@@ -50,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         data = args.photo.read_bytes()
+        if args.url:
+            from handler.remote import analyze_remote
+
+            print(json.dumps(analyze_remote(args.url, data, token=args.token), indent=2))
+            return 0
         outcome = analyze_bytes(data, cli_options(args))
     except OSError as exc:
         print(json.dumps({"error": {"code": "unreadable_file", "message": str(exc)}}), file=sys.stderr)

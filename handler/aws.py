@@ -43,6 +43,7 @@ from handler.options import Options
 from handler.s3_store import S3Store
 from handler.service import DEFAULT_OPTIONS
 from handler.storage import ObjectStore
+from handler.uploads import S3Uploads
 
 ON_LAMBDA = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
 _s3_client: Any = None
@@ -172,7 +173,7 @@ def _dispatch(event: Any, kind: str) -> dict:
         response = {"warm": runtime.is_warm(), "cold_start": runtime.peek_cold_start()}
     elif kind in (HTTP_V1, HTTP_V2, FUNCTION_URL):
         try:
-            response = http_event_response(handle(http_request(event, kind)))
+            response = http_event_response(handle(http_request(event, kind), lambda: S3Uploads(s3_client())))
         except RequestError as error:  # the envelope itself was bad (body encoding, size)
             response = http_event_response(error_response(error))
     elif kind == S3:

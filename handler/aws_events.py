@@ -18,8 +18,8 @@ import json
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote_plus
 
-from handler.config import LAMBDA_PAYLOAD_LIMIT
-from handler.errors import PayloadTooLarge, RequestError
+from handler.config import DIRECT_IMAGE_LIMIT, LAMBDA_PAYLOAD_LIMIT
+from handler.errors import BodyTooLarge, RequestError
 from handler.http_api import HttpRequest, HttpResponse
 from handler.storage import ObjectInfo, clean_etag
 
@@ -62,7 +62,7 @@ def _body(event: dict) -> bytes:
         raise RequestError("the request body is not text", code="invalid_body")
     # Refuse before decoding: base64 grows data by 4/3.
     if len(raw) > LAMBDA_PAYLOAD_LIMIT * 4 // 3 + 4:
-        raise PayloadTooLarge(f"the request body is larger than {LAMBDA_PAYLOAD_LIMIT:,} bytes")
+        raise BodyTooLarge(f"the request body is over {LAMBDA_PAYLOAD_LIMIT:,} bytes", DIRECT_IMAGE_LIMIT)
     if event.get("isBase64Encoded"):
         try:
             return base64.b64decode(raw, validate=True)

@@ -28,6 +28,9 @@ TRANSIENT_CODES = frozenset({
     "RequestLimitExceeded", "RequestTimeout", "RequestTimeoutException", "InternalError", "ServiceUnavailable",
     "BadGateway", "GatewayTimeout", "InternalServerError",
 })
+# Skips that are no failure: a folder placeholder in a listing; an object replaced while it was analysed
+# (its newer version's own event or task writes the result: storage_trigger's commit).
+BENIGN_SKIPS = frozenset({"folder_placeholder", "superseded"})
 # Batch Operations stores resultString in the completion report: keep it a short line.
 RESULT_STRING_LIMIT = 240
 
@@ -100,9 +103,9 @@ def batch_operations_result(summary: dict) -> tuple[str, str]:
     elif status in ("error", "unchanged"):  # a bad image: its error JSON is written; a retry can't fix it
         code, text = "PermanentFailure", summary["code"]
     elif status == "skipped":
-        # A folder placeholder in a listing is expected; any other skip means the manifest named the wrong keys.
+        # A benign skip is expected; any other means the manifest named the wrong keys, or they are gone.
         reason = summary["reason"]
-        code = "Succeeded" if reason == "folder_placeholder" else "PermanentFailure"
+        code = "Succeeded" if reason in BENIGN_SKIPS else "PermanentFailure"
         text = reason if reason == "object_missing" else "skipped: " + reason
     else:
         code, text = ("TemporaryFailure" if summary.get("transient") else "PermanentFailure"), summary["code"]
@@ -140,7 +143,7 @@ class JobSummary:
             self.genders.update(summary.get("genders", []))
             self.age_buckets.update(summary.get("age_buckets", []))
         elif status == "skipped":
-            self.failures["skipped:" + summary["reason"]] += summary["reason"] != "folder_placeholder"
+            self.failures["skipped:" + summary["reason"]] += summary["reason"] not in BENIGN_SKIPS
         else:  # a bad image (its code, also when unchanged) or a storage failure
             self.failures[summary["code"]] += 1
 

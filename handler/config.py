@@ -19,6 +19,12 @@ PACKAGE_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 # Lambda's synchronous invocation payload limit (request and response), not a
 # tunable: API Gateway and Function URLs refuse anything bigger anyway.
 LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024
+# The biggest image a request body can carry, raw or base64 in JSON: API Gateway hands a binary body
+# to Lambda base64-encoded (4 bytes per 3) inside the event, whose headers and context take up to
+# ~128 KB. 4,620,288 bytes (4.4 MiB); bigger photos go through POST /uploads (handler/uploads.py).
+DIRECT_IMAGE_LIMIT = (LAMBDA_PAYLOAD_LIMIT - 128 * 1024) * 3 // 4
+# A presigned upload's lifetime: long enough for a phone photo over a slow link.
+UPLOAD_EXPIRES_S = 900
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,7 @@ class Settings:
     annotate_max_side: int
     detect_max_side: int
     output_bucket: str
+    upload_bucket: str
     output_prefix: str
     input_prefix: str
     cors_allow_origin: str
@@ -105,6 +112,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         annotate_max_side=int(_number(env, "ANNOTATE_MAX_SIDE", 2048, 256, 8192, int)),
         detect_max_side=int(_number(env, "DETECT_MAX_SIDE", 2048, 300, 8192, int)),
         output_bucket=env.get("OUTPUT_BUCKET", "").strip(),
+        upload_bucket=env.get("UPLOAD_BUCKET", "").strip(),
         output_prefix=output_prefix,
         input_prefix=input_prefix,
         cors_allow_origin=env.get("CORS_ALLOW_ORIGIN", "*").strip(),

@@ -57,3 +57,16 @@ class PayloadTooLarge(RequestError):
 
     status = 413
     code = "payload_too_large"
+
+
+class BodyTooLarge(PayloadTooLarge):
+    """An image too big for a request body: the answer names the limit and the way round it."""
+
+    def __init__(self, message: str, limit: int) -> None:
+        super().__init__(f"{message}; the limit for an image in the request is {limit:,} bytes: "
+                         "for a bigger photo, POST /uploads for a presigned upload and poll the result")
+        self.limit = limit
+
+    def to_dict(self) -> dict:
+        return {"error": {"code": self.code, "message": self.message, "limit_bytes": self.limit,
+                          "upload_route": "POST /uploads"}}

@@ -26,6 +26,7 @@ from handler.http_api import HttpRequest, handle  # noqa: E402
 from handler.logs import invocation, log  # noqa: E402
 from handler.storage import ObjectInfo  # noqa: E402
 from handler.storage_trigger import process_object  # noqa: E402
+from handler.uploads import GcsUploads  # noqa: E402
 
 FINALIZED = "google.cloud.storage.object.v1.finalized"
 
@@ -41,7 +42,7 @@ def http_analyze(request: flask.Request) -> flask.Response:
             query=request.args.to_dict(),
             # Never buffer more than the limit: one byte over is enough for the 413.
             body=request.stream.read(LAMBDA_PAYLOAD_LIMIT + 1),
-        ))
+        ), lambda: GcsUploads(gcs_client()))
     return flask.Response(response.body, status=response.status, headers=response.headers)
 
 

@@ -11,17 +11,18 @@ import base64
 import binascii
 import json
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from handler import options, runtime
-from handler.config import LAMBDA_PAYLOAD_LIMIT, SETTINGS
-from handler.errors import PayloadTooLarge, RequestError, UnsupportedMediaType
+from handler import options, runtime, uploads
+from handler.config import DIRECT_IMAGE_LIMIT, LAMBDA_PAYLOAD_LIMIT, SETTINGS
+from handler.errors import BodyTooLarge, RequestError, UnsupportedMediaType
 from handler.logs import log
 from handler.service import analyze_bytes, parse_options
 
 PAGE = (Path(__file__).resolve().parent / "web" / "index.html").read_bytes()
-ROUTES = {"/": ("GET",), "/analyze": ("POST",), "/health": ("GET",)}
+ROUTES = {"/": ("GET",), "/analyze": ("POST",), "/health": ("GET",), "/uploads": ("POST",), "/uploads/{id}": ("GET",)}
 # Response budget under Lambda's 6 MB limit, leaving room for headers and the JSON envelope.
 RESPONSE_BUDGET = LAMBDA_PAYLOAD_LIMIT - 64 * 1024
 # A result's JSON without the image is at most this much plus FACE_JSON per face (a face
@@ -99,17 +100,20 @@ def decode_base64_image(value: object) -> bytes:
     if value.startswith("data:"):
         _, _, value = value.partition(",")
     if len(value) > LAMBDA_PAYLOAD_LIMIT * 4 // 3 + 4:
-        raise PayloadTooLarge(f"the image is larger than {LAMBDA_PAYLOAD_LIMIT:,} bytes")
+        raise BodyTooLarge("the image is too large", DIRECT_IMAGE_LIMIT)
     try:
-        return base64.b64decode("".join(value.split()), validate=True)
+        data = base64.b64decode("".join(value.split()), validate=True)
     except (binascii.Error, ValueError):
         raise RequestError("field `image` is not valid base64", code="invalid_base64") from None
+    if len(data) > DIRECT_IMAGE_LIMIT:
+        raise BodyTooLarge(f"the image is {len(data):,} bytes", DIRECT_IMAGE_LIMIT)
+    return data
 
 
 def parse_analyze_body(request: HttpRequest) -> tuple[bytes, object]:
     """(image bytes, request options) from a JSON body or a raw image body."""
     if len(request.body) > LAMBDA_PAYLOAD_LIMIT:
-        raise PayloadTooLarge(f"the request body is {len(request.body):,} bytes; the limit is {LAMBDA_PAYLOAD_LIMIT:,}")
+        raise BodyTooLarge(f"the request body is over {LAMBDA_PAYLOAD_LIMIT:,} bytes", DIRECT_IMAGE_LIMIT)
     media_type = _media_type(request.headers)
     from_query = query_options(request.query)
     if media_type == "application/json" or (not media_type and request.body.lstrip()[:1] == b"{"):
@@ -129,6 +133,8 @@ def parse_analyze_body(request: HttpRequest) -> tuple[bytes, object]:
         if not request.body:
             raise RequestError("the request body is empty; send an image or JSON {\"image\": \"<base64>\"}",
                                code="empty_body")
+        if len(request.body) > DIRECT_IMAGE_LIMIT:
+            raise BodyTooLarge(f"the image is {len(request.body):,} bytes", DIRECT_IMAGE_LIMIT)
         return request.body, from_query
     raise UnsupportedMediaType("this Content-Type is not accepted; use application/json or image/*")
 
@@ -150,7 +156,7 @@ def analyze_route(request: HttpRequest) -> HttpResponse:
     wants_jpeg = "image/jpeg" in request.headers.get("accept", "")
     if wants_jpeg and not (options.annotate or options.redact):
         raise RequestError("Accept: image/jpeg needs annotate=true", code="invalid_options")
-    outcome = analyze_bytes(data, options, max_bytes=min(SETTINGS.max_image_bytes, LAMBDA_PAYLOAD_LIMIT),
+    outcome = analyze_bytes(data, options, max_bytes=min(SETTINGS.max_image_bytes, DIRECT_IMAGE_LIMIT),
                             jpeg_budget=_binary_jpeg_budget if wants_jpeg else _json_jpeg_budget)
     result = outcome.result
     # A request gets one image: options.merged makes `output: "redacted"` replace the annotated one.
@@ -183,26 +189,59 @@ def page_route(_: HttpRequest) -> HttpResponse:
     return HttpResponse(200, PAGE, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache"})
 
 
+def _presigner(make: Callable[[], uploads.Presigner] | None) -> uploads.Presigner:
+    if make is None or not SETTINGS.upload_bucket:
+        raise RequestError("presigned uploads are not set up here (UPLOAD_BUCKET is unset); send photos up to "
+                           f"{DIRECT_IMAGE_LIMIT:,} bytes to POST /analyze", code="uploads_not_configured", status=501)
+    return make()
+
+
+def uploads_route(request: HttpRequest, make: Callable[[], uploads.Presigner] | None) -> HttpResponse:
+    """POST /uploads: a presigned upload for a photo too big for POST /analyze (handler/uploads.py)."""
+    return json_response(201, uploads.create(request.body, _presigner(make), SETTINGS))
+
+
+def upload_result_route(request: HttpRequest, make: Callable[[], uploads.Presigner] | None) -> HttpResponse:
+    """GET /uploads/<id>: 202 while the upload's analysis is pending, then 200 with its result."""
+    status, payload = uploads.result(normalise_path(request.path).rsplit("/", 1)[1], _presigner(make), SETTINGS)
+    return json_response(status, payload, {"Retry-After": "1"} if status == 202 else None)
+
+
 _HANDLERS = {"/": page_route, "/analyze": analyze_route, "/health": health_route}
+_UPLOAD_HANDLERS = {"/uploads": uploads_route, "/uploads/{id}": upload_result_route}
 
 
-def handle(request: HttpRequest) -> HttpResponse:
-    """Route one request; never raises: client errors are 4xx JSON, anything else a logged 500."""
-    path, method = normalise_path(request.path), request.method.upper()
+def _dispatch(path: str, request: HttpRequest, presigner: Callable[[], uploads.Presigner] | None) -> HttpResponse:
+    if path in _UPLOAD_HANDLERS:
+        return _UPLOAD_HANDLERS[path](request, presigner)
+    return _HANDLERS[path](request)
+
+
+def _route(path: str) -> str:
+    """The route template a path falls under ('/uploads/ab12...' -> '/uploads/{id}')."""
+    return "/uploads/{id}" if path.startswith("/uploads/") and path.count("/") == 2 else path
+
+
+def handle(request: HttpRequest, presigner: Callable[[], uploads.Presigner] | None = None) -> HttpResponse:
+    """Route one request; never raises: client errors are 4xx JSON, anything else a logged 500.
+
+    `presigner` makes the cloud's presigner for the upload routes (the edge's storage client).
+    """
+    path, method = _route(normalise_path(request.path)), request.method.upper()
     try:
         if path not in ROUTES:
-            raise RequestError("no such route; routes: POST /analyze, GET /, GET /health",
-                               code="not_found", status=404)
+            raise RequestError("no such route; routes: POST /analyze, POST /uploads, GET /uploads/<id>, GET /, "
+                               "GET /health", code="not_found", status=404)
         if method == "OPTIONS":
             return HttpResponse(204, b"", cors_headers())
         if method == "HEAD" and "GET" in ROUTES[path]:
-            response = _HANDLERS[path](request)
+            response = _dispatch(path, request, presigner)
             return HttpResponse(response.status, b"", response.headers)
         if method not in ROUTES[path]:
             allowed = ", ".join(ROUTES[path])
             raise RequestError(f"this method is not allowed on {path}; use {allowed}",
                                code="method_not_allowed", status=405, headers={"Allow": allowed})
-        return _HANDLERS[path](request)
+        return _dispatch(path, request, presigner)
     except RequestError as error:
         log("request_rejected", code=error.code, status=error.status, path=path[:100], method=method[:10])
         return error_response(error)

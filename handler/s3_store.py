@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from handler.storage import ObjectInfo, ObjectMissing, clean_etag
+from handler.storage import ABSENT, ObjectInfo, ObjectMissing, PreconditionFailed, clean_etag
 
 # The error codes S3 answers for a key or version that is not there (HEAD says only "404").
 _MISSING_CODES = ("404", "NoSuchKey", "NotFound", "NoSuchVersion")
+# A conditional write that lost: 412, or 409 when another conditional write to the key was in flight
+# (S3, "How to prevent object overwrites with conditional writes").
+_LOST_CODES = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
 
 
 class S3Store:
@@ -16,9 +19,12 @@ class S3Store:
     def __init__(self, client: Any) -> None:
         self.client = client
 
+    @staticmethod
+    def _code(exc: Exception) -> str:
+        return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+
     def _missing(self, exc: Exception) -> bool:
-        code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-        return code in _MISSING_CODES
+        return self._code(exc) in _MISSING_CODES
 
     def head(self, bucket: str, key: str) -> ObjectInfo:
         try:
@@ -42,5 +48,19 @@ class S3Store:
             raise
 
     def put(self, bucket: str, key: str, body: bytes, content_type: str,
-            metadata: dict[str, str] | None = None) -> None:
-        self.client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, Metadata=metadata or {})
+            metadata: dict[str, str] | None = None, *, only_if: ObjectInfo | None = None) -> None:
+        condition = {}
+        if only_if is ABSENT:
+            condition = {"IfNoneMatch": "*"}
+        elif only_if is not None:
+            condition = {"IfMatch": f'"{only_if.etag}"'}
+        try:
+            self.client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type,
+                                   Metadata=metadata or {}, **condition)
+        except self.client.exceptions.ClientError as exc:
+            if condition and (self._code(exc) in _LOST_CODES or (only_if is not ABSENT and self._missing(exc))):
+                raise PreconditionFailed(key) from None
+            raise
+
+    def delete(self, bucket: str, key: str) -> None:
+        self.client.delete_object(Bucket=bucket, Key=key)  # S3 answers 204 for a key that isn't there

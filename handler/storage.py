@@ -16,6 +16,10 @@ class ObjectMissing(Exception):
     """The object no longer exists (deleted after the event was sent)."""
 
 
+class PreconditionFailed(Exception):
+    """A conditional write lost: the object changed since it was read (S3 412/409, Cloud Storage 412)."""
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     """What a HEAD, a listing or an event says about an object; None where the source didn't say."""
@@ -40,8 +44,16 @@ class ObjectStore(Protocol):
         """Object bytes (of `version` when given); raise ObjectMissing if it is gone."""
 
     def put(self, bucket: str, key: str, body: bytes, content_type: str,
-            metadata: dict[str, str] | None = None) -> None:
-        """Write (overwrite) an object."""
+            metadata: dict[str, str] | None = None, *, only_if: ObjectInfo | None = None) -> None:
+        """Write (overwrite) an object; with `only_if`, only while it is still that object (ABSENT: while
+        there is none), else raise PreconditionFailed (S3 If-Match / If-None-Match, GCS ifGenerationMatch)."""
+
+    def delete(self, bucket: str, key: str) -> None:
+        """Remove an object; an object already gone is not an error."""
+
+
+# A write precondition: the object must not exist yet.
+ABSENT = ObjectInfo()
 
 
 def clean_etag(etag: object) -> str | None:

@@ -5,9 +5,16 @@ For one object: skip it if it is one of our outputs (the recursive-loop guard); 
 result already records the same source (ETag or version) and the same analysis fingerprint (model
 ids and options) - the skip rule, one HEAD of the result and no inference; else check its size
 before download, analyse it, then write the annotated image and, last, the JSON result with the
-skip rule's facts as object metadata: the JSON is the commit marker, so a reader never sees a result
-without its image. Output keys are derived from the input key, and stored results carry no timings,
-so a repeated event (delivery is at-least-once) rewrites identical bytes.
+skip rule's facts as object metadata.
+
+The layout that keeps a result whole under overwrite (docs/decisions.md): the images' keys carry a
+token of the source version and the analysis (`photo.jpg.annotated.<token>.jpg`), and the JSON at a
+fixed key is the pointer and the commit: written only if it is still the result read at the start
+(S3 If-Match / If-None-Match, GCS ifGenerationMatch) and only while the source is still the version
+analysed. A JSON therefore never names another analysis's image, and an older version's analysis
+never replaces a newer one's result. The images a replaced JSON named are deleted after the commit.
+Output keys are derived from the input key, and stored results carry no timings, so a repeated
+event (delivery is at-least-once) rewrites identical bytes.
 
 A bad image writes a JSON error result and returns normally: retrying can't fix it. Storage
 failures propagate, so the platform retries the event.
@@ -28,10 +35,12 @@ from handler.logs import log
 from handler.options import Options
 from handler.service import DEFAULT_OPTIONS, analyze_bytes
 from handler.storage import (  # noqa: F401 - re-exported: the flow's callers name them here
+    ABSENT,
     MAX_KEY_BYTES,
     ObjectInfo,
     ObjectMissing,
     ObjectStore,
+    PreconditionFailed,
     clean_etag,
 )
 
@@ -40,20 +49,29 @@ from handler.storage import (  # noqa: F401 - re-exported: the flow's callers na
 # unchanged objects without reading their JSON.
 META_ETAG, META_VERSION, META_ANALYSIS, META_ERROR = (
     "faceread-source-etag", "faceread-source-version", "faceread-analysis", "faceread-error")
+META_TOKEN = "faceread-image-token"  # the token of the images this JSON names (deleted when it is replaced)
+TOKEN_CHARS = 8  # hex digits of the image keys' token: it only tells versions of one key apart
+COMMIT_TRIES = 5  # conditional JSON writes lost to other writers of the same key before giving up (the event retries)
 
 
-def output_keys(key: str, settings: Settings = SETTINGS) -> tuple[str, str]:
-    """(annotated image key, JSON key) for an input key, deterministic and within the key limit."""
+def output_keys(key: str, settings: Settings = SETTINGS, token: str = "0" * TOKEN_CHARS) -> tuple[str, str]:
+    """(annotated image key, JSON key) for an input key and an image token, deterministic and within the key limit."""
     relative = key[len(settings.input_prefix):] if key.startswith(settings.input_prefix) else key
     base = settings.output_prefix + relative
-    if len((base + ".annotated.jpg").encode()) > MAX_KEY_BYTES:
+    if len(f"{base}.annotated.{token}.jpg".encode()) > MAX_KEY_BYTES:
         base = settings.output_prefix + "long-keys/" + hashlib.sha256(key.encode()).hexdigest()
-    return base + ".annotated.jpg", base + ".json"
+    return f"{base}.annotated.{token}.jpg", base + ".json"
 
 
 def redacted_key(image_key: str) -> str:
     """The redacted image's key, beside the annotated one (one byte shorter, so within the key limit too)."""
-    return image_key.removesuffix(".annotated.jpg") + ".redacted.jpg"
+    return image_key.replace(".annotated.", ".redacted.")
+
+
+def image_token(source: ObjectInfo, fingerprint: str) -> str:
+    """The images' key token: one per source version and analysis, so concurrent writers of the same
+    version write the same bytes to the same key and writers of different versions never share one."""
+    return hashlib.sha256(f"{source.version}|{source.etag}|{fingerprint}".encode()).hexdigest()[:TOKEN_CHARS]
 
 
 def skip_reason(bucket: str, key: str, settings: Settings = SETTINGS) -> str | None:
@@ -92,17 +110,67 @@ def _json_bytes(payload: dict) -> bytes:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _unchanged(store: ObjectStore, bucket: str, json_key: str, source: ObjectInfo, fingerprint: str) -> dict | None:
-    """The summary of a current result (one HEAD), or None when the object must be (re)analysed."""
+def _stored(store: ObjectStore, bucket: str, json_key: str) -> ObjectInfo:
+    """The result as it stands (one HEAD); ABSENT when there is none."""
     try:
-        stored = store.head(bucket, json_key)
+        return store.head(bucket, json_key)
     except ObjectMissing:
-        return None
-    if not is_current(stored, source, fingerprint):
+        return ABSENT
+
+
+def _unchanged(stored: ObjectInfo, json_key: str, source: ObjectInfo, fingerprint: str) -> dict | None:
+    """The summary of a current result, or None when the object must be (re)analysed."""
+    if stored is ABSENT or not is_current(stored, source, fingerprint):
         return None
     meta = stored.metadata
     return {"status": "unchanged", "result": json_key,
             **({"code": meta[META_ERROR]} if META_ERROR in meta else facts.from_metadata(meta))}
+
+
+def _source_changed(store: ObjectStore, bucket: str, key: str, source: ObjectInfo) -> str | None:
+    """None while the object is still the version that was analysed, else why not."""
+    try:
+        now = store.head(bucket, key)
+    except ObjectMissing:
+        return "object_missing"
+    if source.version and now.version:
+        return None if now.version == source.version else "superseded"
+    return None if now.etag == source.etag else "superseded"
+
+
+def _delete_images(store: ObjectStore, bucket: str, json_key: str, token: str | None, keep: str) -> None:
+    """Delete the images of `token` (both kinds: a delete of a key that isn't there is not an error)."""
+    if token and token != keep:
+        image_key = json_key.removesuffix(".json") + f".annotated.{token}.jpg"
+        for image in (image_key, redacted_key(image_key)):
+            store.delete(bucket, image)
+
+
+def _commit(store: ObjectStore, bucket: str, key: str, out_bucket: str, json_key: str, body: bytes, meta: dict,
+            stored: ObjectInfo, source: ObjectInfo, fingerprint: str) -> dict | None:
+    """Write the JSON only over the result read before (`stored`) and only while the source is still the
+    version analysed; on success delete the images the replaced JSON named. Returns None when committed,
+    else the summary of why not: `unchanged` (another writer committed this very analysis) or `skipped`
+    / superseded (the source changed: its own event writes the newer result)."""
+    ours = meta[META_TOKEN]
+    for _ in range(COMMIT_TRIES):
+        reason = _source_changed(store, bucket, key, source)
+        if reason:
+            now = _stored(store, out_bucket, json_key)
+            _delete_images(store, out_bucket, json_key, ours, keep=now.metadata.get(META_TOKEN, ""))
+            log("object_skipped", bucket=bucket, key=key[:300], reason=reason)
+            return {"key": key, "status": "skipped", "reason": reason}
+        try:
+            store.put(out_bucket, json_key, body, "application/json", meta, only_if=stored)
+        except PreconditionFailed:
+            stored = _stored(store, out_bucket, json_key)
+            unchanged = _unchanged(stored, json_key, source, fingerprint)
+            if unchanged:
+                return {"key": key, **unchanged}
+            continue
+        _delete_images(store, out_bucket, json_key, stored.metadata.get(META_TOKEN), keep=ours)
+        return None
+    raise PreconditionFailed(f"{json_key}: lost {COMMIT_TRIES} conditional writes in a row")
 
 
 def _provenance(bucket: str, key: str, source: ObjectInfo, fingerprint: str) -> tuple[dict, dict[str, str]]:
@@ -126,7 +194,6 @@ def process_object(store: ObjectStore, bucket: str, key: str, settings: Settings
         log("object_skipped", bucket=bucket, key=key[:300], reason=reason)
         return {"key": key, "status": "skipped", "reason": reason}
     out_bucket = settings.output_bucket or bucket
-    image_key, json_key = output_keys(key, settings)
     if settings.write_redacted:  # part of the fingerprint: turning it on redoes results without the image
         options = dataclasses.replace(options, redact=True)
     fingerprint = analysis_fingerprint(options, settings)
@@ -134,7 +201,9 @@ def process_object(store: ObjectStore, bucket: str, key: str, settings: Settings
     try:
         if not (source.etag or source.version):  # nothing to compare a result with: ask the source
             source = store.head(bucket, key)
-        unchanged = _unchanged(store, out_bucket, json_key, source, fingerprint)
+        json_key = output_keys(key, settings)[1]
+        stored = _stored(store, out_bucket, json_key)
+        unchanged = _unchanged(stored, json_key, source, fingerprint)
         if unchanged:
             log("object_unchanged", bucket=bucket, key=key[:300])
             return {"key": key, **unchanged}
@@ -143,6 +212,8 @@ def process_object(store: ObjectStore, bucket: str, key: str, settings: Settings
         if not source.complete or source.size > settings.max_image_bytes:
             source = store.head(bucket, key)
         described, meta = _provenance(bucket, key, source, fingerprint)
+        token = image_token(source, fingerprint)
+        image_key = output_keys(key, settings, token)[0]
         if source.size > settings.max_image_bytes:
             raise RequestError(f"the object is {source.size:,} bytes; the limit is {settings.max_image_bytes:,}",
                                code="payload_too_large", status=413)
@@ -151,8 +222,10 @@ def process_object(store: ObjectStore, bucket: str, key: str, settings: Settings
         log("object_skipped", bucket=bucket, key=key[:300], reason="object_missing")
         return {"key": key, "status": "skipped", "reason": "object_missing"}
     except RequestError as error:
-        store.put(out_bucket, json_key, _json_bytes({"input": described, **error.to_dict()}), "application/json",
-                  {**meta, META_ERROR: error.code})
+        lost = _commit(store, bucket, key, out_bucket, json_key, _json_bytes({"input": described, **error.to_dict()}),
+                       {**meta, META_ERROR: error.code, META_TOKEN: ""}, stored, source, fingerprint)
+        if lost:
+            return lost
         log("object_rejected", bucket=bucket, key=key[:300], code=error.code)
         return {"key": key, "status": "error", "code": error.code, "result": json_key}
     result = {k: v for k, v in outcome.result.items() if k not in ("timings_ms", "cold_start")}
@@ -164,7 +237,10 @@ def process_object(store: ObjectStore, bucket: str, key: str, settings: Settings
         result = {"annotated_image": {"bucket": out_bucket, "key": image_key}, **result}
     result = {"input": described, **result}
     found = facts.from_result(result)
-    store.put(out_bucket, json_key, _json_bytes(result), "application/json", {**meta, **facts.to_metadata(found)})
+    lost = _commit(store, bucket, key, out_bucket, json_key, _json_bytes(result),
+                   {**meta, **facts.to_metadata(found), META_TOKEN: token}, stored, source, fingerprint)
+    if lost:
+        return lost
     log("object_analyzed", bucket=bucket, key=key[:300], faces=result["faces_detected"],
         cold_start=outcome.result["cold_start"], timings_ms=outcome.result["timings_ms"])
     return {"key": key, "status": "analyzed", "result": json_key, **found,

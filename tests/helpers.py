@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -66,3 +67,20 @@ def png_header_only(width: int, height: int) -> bytes:
     idat = zlib.compress(b"\x00" * 1024)
     body += struct.pack(">I", len(idat)) + b"IDAT" + idat + struct.pack(">I", zlib.crc32(b"IDAT" + idat))
     return b"\x89PNG\r\n\x1a\n" + body
+
+
+def image_key(json_key: str, stored) -> str:
+    """The annotated image's key a stored result names (the key carries a version token: storage_trigger)."""
+    return json.loads(stored[json_key] if isinstance(stored, dict) else stored)["annotated_image"]["key"]
+
+
+def without_tokens(keys) -> set[str]:
+    """Output keys with the images' version token dropped (`x.annotated.<token>.jpg` -> `x.annotated.jpg`)."""
+    return {re.sub(r"\.(annotated|redacted)\.[0-9a-f]{8}\.jpg$", r".\1.jpg", k) for k in keys}
+
+
+def big_photo() -> bytes:
+    """A 9 MP JPEG of one face (4.87 MB), over the body limit (DIRECT_IMAGE_LIMIT), as phone photos often are."""
+    image = cv2.resize(fixture_image("astronaut.png"), (3000, 3000), interpolation=cv2.INTER_CUBIC)
+    noise = np.random.default_rng(0).normal(0, 12, image.shape).astype(np.int16)
+    return jpeg(np.clip(image.astype(np.int16) + noise, 0, 255).astype(np.uint8), quality=95)

@@ -64,6 +64,8 @@ OPERATIONS = {
     ("s3", "GetObject"): _s3_read,
     ("s3", "PutObject"): lambda p, r: [("s3:PutObject", f"arn:aws:s3:::{p['Bucket']}/{p['Key']}",
                                         {"s3:x-amz-acl": p["ACL"]} if p.get("ACL") else {})],
+    # DeleteObject: s3:DeleteObject on the object (a key that isn't there is still a 204, never a 404).
+    ("s3", "DeleteObject"): lambda p, r: [("s3:DeleteObject", f"arn:aws:s3:::{p['Bucket']}/{p['Key']}", {})],
     ("s3", "ListObjectsV2"): lambda p, r: [("s3:ListBucket", f"arn:aws:s3:::{p['Bucket']}",
                                             {"s3:prefix": p.get("Prefix", "")})],
     ("sqs", "ReceiveMessage"): "sqs:ReceiveMessage",

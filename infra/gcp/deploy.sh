@@ -63,7 +63,7 @@ fi
 ALLOW_UNAUTHENTICATED="${ALLOW_UNAUTHENTICATED:-false}"
 INVOKERS="${INVOKERS:-}"
 # Every setting handler/config.py reads except MODEL_DIR (the staged models/ is
-# used) and OUTPUT_BUCKET (set from OUTPUT_BUCKET below). A test keeps this list
+# used), OUTPUT_BUCKET and UPLOAD_BUCKET (set from OUTPUT_BUCKET and INPUT_BUCKET below). A test keeps this list
 # equal to what config.py reads.
 SETTINGS=(MIN_CONFIDENCE MAX_FACES MAX_IMAGE_BYTES MAX_PIXELS MIN_GENDER_CONFIDENCE MIN_FACE_PX MIN_SHARPNESS JPEG_QUALITY ANNOTATE_MAX_SIDE DETECT_MAX_SIDE DETECT_THREADS OUTPUT_PREFIX INPUT_PREFIX CORS_ALLOW_ORIGIN LOG_LEVEL WRITE_REDACTED NET_CLONES)
 
@@ -117,6 +117,10 @@ for name in "${SETTINGS[@]}"; do
 done
 if [[ -n "${OUTPUT_BUCKET:-}" ]]; then
   env_vars+=("OUTPUT_BUCKET=${OUTPUT_BUCKET}")
+fi
+# POST /uploads signs uploads into the trigger's bucket (handler/uploads.py).
+if [[ -n "${INPUT_BUCKET:-}" ]]; then
+  env_vars+=("UPLOAD_BUCKET=${INPUT_BUCKET}")
 fi
 # "^@^" switches gcloud's list delimiter to "@" so values may contain commas.
 env_flag=()
@@ -186,11 +190,13 @@ ensure_buckets() {
         --uniform-bucket-level-access --public-access-prevention
     fi
   done
-  # Least privilege: read the input bucket, create objects in the output bucket.
+  # Least privilege (tests/unit/test_gcp_permissions.py): read the input bucket; on the output bucket
+  # read a result's metadata (the skip rule), create, replace (storage.objects.delete too) and delete
+  # replaced images: roles/storage.objectUser, the smallest predefined role with all four.
   gcloud storage buckets add-iam-policy-binding "gs://$INPUT_BUCKET" \
     --member="serviceAccount:$SA_EMAIL" --role=roles/storage.objectViewer >/dev/null
   gcloud storage buckets add-iam-policy-binding "gs://$OUTPUT_BUCKET" \
-    --member="serviceAccount:$SA_EMAIL" --role=roles/storage.objectCreator >/dev/null
+    --member="serviceAccount:$SA_EMAIL" --role=roles/storage.objectUser >/dev/null
 }
 
 # Startup CPU boost is a Cloud Run setting: the function's underlying service
@@ -208,6 +214,33 @@ grant_invokers() {
   done
 }
 
+# POST /uploads (handler/uploads.py) signs V4 URLs as the function's account. Cloud Run credentials
+# hold no key, so the library signs through the IAM Credentials signBlob API, which needs
+# iam.serviceAccounts.signBlob on the account itself (roles/iam.serviceAccountTokenCreator, granted
+# on this one account, not project-wide). A signed URL carries the signer's permissions: object
+# creation on the input bucket, only under the upload route's prefix (an IAM condition; the
+# buckets use uniform bucket-level access, which conditions need).
+grant_upload_signing() {
+  [[ -n "${INPUT_BUCKET:-}" ]] || return 0
+  gcloud iam service-accounts add-iam-policy-binding "$SA_EMAIL" --project="$PROJECT" \
+    --member="serviceAccount:$SA_EMAIL" --role=roles/iam.serviceAccountTokenCreator >/dev/null
+  local prefix="${INPUT_PREFIX:-uploads/}http/"
+  gcloud storage buckets add-iam-policy-binding "gs://$INPUT_BUCKET" \
+    --member="serviceAccount:$SA_EMAIL" --role=roles/storage.objectCreator \
+    --condition="expression=resource.name.startsWith(\"projects/_/buckets/$INPUT_BUCKET/objects/$prefix\"),title=faceread-presigned-uploads" \
+    >/dev/null
+  # The page PUTs the signed URL from the service's origin: CORS lets it read the answer (the signature
+  # is what authorises the write). Photos sent this way are kept a day (the page says so).
+  cat >"$stage_root/cors.json" <<'JSON'
+[{"origin": ["*"], "method": ["PUT"], "responseHeader": ["Content-Type", "x-goog-content-length-range"], "maxAgeSeconds": 600}]
+JSON
+  cat >"$stage_root/lifecycle.json" <<JSON
+{"rule": [{"action": {"type": "Delete"}, "condition": {"age": 1, "matchesPrefix": ["$prefix"]}}]}
+JSON
+  gcloud storage buckets update "gs://$INPUT_BUCKET" --cors-file="$stage_root/cors.json" \
+    --lifecycle-file="$stage_root/lifecycle.json" >/dev/null
+}
+
 warn_public() {
   echo "deploy.sh: ALLOW_UNAUTHENTICATED=true: $1 is PUBLIC (anyone can call it)" >&2
 }
@@ -222,6 +255,7 @@ deploy_http() {
     --entry-point=http_analyze --trigger-http "${auth[@]}"
   cpu_boost faceread-http
   grant_invokers faceread-http
+  grant_upload_signing
 }
 
 deploy_gcs() {
@@ -283,6 +317,7 @@ deploy_run() {
       --member=allUsers --role=roles/run.invoker >/dev/null
   fi
   grant_invokers "$RUN_SERVICE"
+  grant_upload_signing
 }
 
 enable_apis

@@ -12,7 +12,7 @@
 # bucket and objectUser on the output bucket: the skip rule reads results' metadata (get), a
 # result is rewritten (create, delete) and summaries are written under batch/summaries/. objectUser
 # holds exactly those object permissions; objectAdmin would add setting objects' IAM policies
-# (Google Cloud, "IAM roles for Cloud Storage").
+# (Google Cloud, "IAM roles for Cloud Storage"; tests/unit/test_gcp_permissions.py).
 # The input bucket must exist (it holds what is backfilled); a missing output bucket is created
 # like infra/gcp/deploy.sh creates it. The APIs the job needs are enabled first.
 set -euo pipefail

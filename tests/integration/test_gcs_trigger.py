@@ -28,11 +28,14 @@ def gcs():
         mp.undo()
 
 
-def deliver(url: str, name: str, size: int) -> int:
-    """POST a structured-mode CloudEvent, as Eventarc does."""
+def deliver(url: str, name: str, size: int, bucket=None) -> int:
+    """POST a structured-mode CloudEvent, as Eventarc does (with the object's own generation and ETag
+    when `bucket` holds it: the flow commits a result only while the object is still that generation)."""
     sample = copy.deepcopy(load_event("gcsFinalizedCloudEvent.json"))
+    blob = bucket.get_blob(name) if bucket else None
+    facts = {"generation": str(blob.generation), "etag": blob.etag} if blob else {}
     event = {**sample["attributes"], "subject": f"objects/{name}",
-             "data": {**sample["data"], "bucket": BUCKET, "name": name, "size": str(size)}}
+             "data": {**sample["data"], "bucket": BUCKET, "name": name, "size": str(size), **facts}}
     status, _, _ = call(url, json.dumps(event).encode(), "POST", {"Content-Type": "application/cloudevents+json"})
     return status
 
@@ -41,10 +44,10 @@ def test_upload_writes_image_then_json(gcs) -> None:
     bucket, url = gcs
     name = "uploads/My Photoé.png"
     bucket.blob(name).upload_from_string(fixture_bytes("camera.png"), content_type="image/png")
-    assert deliver(url, name, 1) == 200
+    assert deliver(url, name, 1, bucket) == 200
     result = json.loads(bucket.blob("results/My Photoé.png.json").download_as_bytes())
     assert result["faces_detected"] == 1 and result["faces"][0]["gender"]["value"] == "male"
-    assert bucket.blob("results/My Photoé.png.annotated.jpg").download_as_bytes()[:2] == b"\xff\xd8"
+    assert bucket.blob(result["annotated_image"]["key"]).download_as_bytes()[:2] == b"\xff\xd8"
     assert bucket.blob(name).download_as_bytes() == fixture_bytes("camera.png")
 
 
@@ -55,6 +58,6 @@ def test_outputs_folders_and_empty_objects(gcs) -> None:
     assert deliver(url, "uploads/folder/", 0) == 200  # a folder placeholder: ignored
     assert {b.name for b in bucket.list_blobs()} == before
     bucket.blob("uploads/empty.jpg").upload_from_string(b"")
-    assert deliver(url, "uploads/empty.jpg", 0) == 200
+    assert deliver(url, "uploads/empty.jpg", 0, bucket) == 200
     result = json.loads(bucket.blob("results/empty.jpg.json").download_as_bytes())
     assert result["error"]["code"] == "empty_image"

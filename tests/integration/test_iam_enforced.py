@@ -22,6 +22,7 @@ from urllib.parse import unquote_plus
 import boto3
 import iam_policies as tpl
 import pytest
+import requests
 from helpers import fixture_bytes, load_event
 from iam_calls import Call, Recorder, simulate, simulator_missing
 
@@ -45,6 +46,7 @@ DOCS = {
     "inventory": "https://docs.aws.amazon.com/AmazonS3/latest/userguide/configure-inventory.html",
     "map": "https://docs.aws.amazon.com/step-functions/latest/dg/iam-policies-eg-dist-map.html",
     "writer": "https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html",
+    "presigned": "https://docs.aws.amazon.com/AmazonS3/latest/userguide/using-presigned-url.html",
 }
 
 
@@ -68,8 +70,9 @@ def _function_settings() -> Settings:
 
 
 def _upload_flow(recorder: Recorder, s3, sqs) -> None:
-    """S3 -> SQS -> function with the template's notification and queue; an upload deleted before it
-    is read (a 404 the role must see as one), and a redelivery the skip rule answers with one HEAD."""
+    """S3 -> SQS -> function with the template's notification and queue: an upload deleted before it
+    is read (a 404 the role must see as one), a presigned upload (POST /uploads), a redelivery the skip
+    rule answers with one HEAD, and an overwrite whose rewrite deletes the replaced image."""
     queue_arn = tpl.resource_arn("UploadQueue")
     queue_url = sqs.create_queue(QueueName=queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
     notification = tpl.properties("InputBucket")["NotificationConfiguration"]
@@ -84,8 +87,36 @@ def _upload_flow(recorder: Recorder, s3, sqs) -> None:
     for _ in configs:  # S3 delivers each notification as itself, allowed only by the queue's policy
         recorder.service_call(SERVICE_S3, "sqs:SendMessage", queue_arn, DOCS["s3-sqs"],
                               **{"aws:SourceArn": f"arn:aws:s3:::{INPUT}", "aws:SourceAccount": tpl.ACCOUNT})
+    upload_key = _presigned_upload(recorder, s3)
+    # Deliveries, as the event source mapping polls as the function's role: the three uploads, the same
+    # messages again (the skip rule answers with one HEAD), then a new version of one.png, whose result is
+    # rewritten and whose old image the rewrite deletes.
+    _deliver(recorder, sqs, queue_url, queue_arn, rounds=2)
+    s3.put_object(Bucket=INPUT, Key="uploads/queued/one.png", Body=fixture_bytes("astronaut.png"))
+    _deliver(recorder, sqs, queue_url, queue_arn, rounds=1)
+    s3.head_object(Bucket=OUTPUT, Key="results/queued/one.png.json")
+    s3.head_object(Bucket=OUTPUT, Key=f"results/{upload_key.removeprefix('uploads/')}.json")
+
+
+def _presigned_upload(recorder: Recorder, s3) -> str:
+    """POST /uploads as the function (a presigned form: no request), then the caller's form POST, which S3
+    authorises as the signer, the function's role (AWS, "Sharing objects with presigned URLs")."""
+    from handler import uploads
+
+    settings = _function_settings()
+    answer = uploads.create(b'{"content_type": "image/png"}', uploads.S3Uploads(aws.s3_client()), settings)
+    form = answer["upload"]
+    sent = requests.post(form["url"], data=form["fields"],
+                         files={"file": ("big.png", fixture_bytes("camera.png"), "image/png")}, timeout=30)
+    assert sent.status_code in (200, 201, 204), sent.text
+    recorder.service_call(FUNCTION_ROLE, "s3:PutObject", f"arn:aws:s3:::{INPUT}/{answer['key']}", DOCS["presigned"])
+    return answer["key"]
+
+
+def _deliver(recorder: Recorder, sqs, queue_url: str, queue_arn: str, rounds: int) -> None:
+    """The event source mapping: poll the queue as the function's role, invoke, delete what succeeded."""
     sample = load_event("sqsS3Event.json")["Records"][0]
-    for _ in range(2):  # the event source mapping, as the function's role; then the same messages again
+    for _ in range(rounds):
         with recorder.acting_as(FUNCTION_ROLE):
             sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])
             messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
@@ -98,7 +129,6 @@ def _upload_flow(recorder: Recorder, s3, sqs) -> None:
     with recorder.acting_as(FUNCTION_ROLE):
         for record in records:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=record["receiptHandle"])
-    s3.head_object(Bucket=OUTPUT, Key="results/queued/one.png.json")
 
 
 def _batch_operations_flow(recorder: Recorder, s3) -> None:

@@ -24,7 +24,7 @@ from handler.config import SETTINGS, load_settings
 from handler.errors import RequestError
 from handler.imaging import decode
 from handler.storage import MAX_KEY_BYTES, ObjectInfo, ObjectMissing
-from handler.storage_trigger import output_keys, skip_reason
+from handler.storage_trigger import TOKEN_CHARS, output_keys, skip_reason
 
 # FUZZ_EXAMPLES=5000 for a deeper run by hand.
 FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 200)), deadline=None,
@@ -189,9 +189,13 @@ class MemoryStore:
     def get(self, bucket: str, key: str, version: str | None = None) -> bytes:
         raise ObjectMissing(key)
 
-    def put(self, bucket: str, key: str, body: bytes, content_type: str, metadata: dict | None = None) -> None:
+    def put(self, bucket: str, key: str, body: bytes, content_type: str, metadata: dict | None = None,
+            **condition) -> None:
         self.puts.append(key)
         self.error_codes.append((metadata or {}).get("faceread-error"))
+
+    def delete(self, bucket: str, key: str) -> None:
+        pass
 
 
 @st.composite
@@ -298,11 +302,12 @@ def test_output_keys_are_bounded_and_never_loop(prefix: str, name: str, variant:
         assert skip_reason("faceread-input", out, cfg) is not None  # our output never re-triggers us
         assert skip_reason(cfg.output_bucket or "faceread-input", out, cfg) is not None
     relative = key[len(cfg.input_prefix):] if key.startswith(cfg.input_prefix) else key
-    if len((cfg.output_prefix + relative + ".annotated.jpg").encode()) > MAX_KEY_BYTES:
-        digest = image_key.removeprefix(cfg.output_prefix + "long-keys/").removesuffix(".annotated.jpg")
+    token = "0" * TOKEN_CHARS  # output_keys' default token: the longest key is the same length
+    if len((cfg.output_prefix + relative + f".annotated.{token}.jpg").encode()) > MAX_KEY_BYTES:
+        digest = image_key.removeprefix(cfg.output_prefix + "long-keys/").removesuffix(f".annotated.{token}.jpg")
         assert len(digest) == 64 and set(digest) <= set("0123456789abcdef")
     else:
-        assert image_key == cfg.output_prefix + relative + ".annotated.jpg"
+        assert image_key == cfg.output_prefix + relative + f".annotated.{token}.jpg"
 
 
 # ----------------------------------------------------------------------------- regressions found by the above

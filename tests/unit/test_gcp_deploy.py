@@ -88,7 +88,8 @@ def test_cloud_run_service_gets_the_cap_and_settings(tmp_path: Path) -> None:
     assert template["metadata"]["annotations"]["autoscaling.knative.dev/maxScale"] == "4"
     assert template["spec"]["containerConcurrency"] == 1
     assert template["spec"]["serviceAccountName"] == "faceread-fn@demo.iam.gserviceaccount.com"
-    assert "--update-env-vars=^@^MAX_FACES=5@OUTPUT_BUCKET=demo-out" in one(calls, "run services update").split()
+    settings = "--update-env-vars=^@^MAX_FACES=5@OUTPUT_BUCKET=demo-out@UPLOAD_BUCKET=demo-in"
+    assert settings in one(calls, "run services update").split()
     assert not [c for c in calls if "allUsers" in c]
 
 
@@ -235,3 +236,20 @@ def test_run_and_http_deploy_different_services(tmp_path: Path) -> None:
     assert service != "faceread-http"
     assert not [c for c in run_calls if "faceread-http" in c.split()]
     assert one(run_calls, "run services update ").split()[3] == service
+
+
+def test_signed_uploads_get_signblob_on_the_account_itself_and_a_prefix_only_grant(tmp_path: Path) -> None:
+    """POST /uploads on Cloud Run signs through IAM signBlob: roles/iam.serviceAccountTokenCreator on the
+    function's own account (never project-wide); the URL's write right only under uploads/http/."""
+    done, calls = deploy(tmp_path, "http")
+    assert done.returncode == 0, done.stderr
+    sign = one(calls, "iam service-accounts add-iam-policy-binding").split()
+    assert sign[3] == "faceread-fn@demo.iam.gserviceaccount.com"  # the binding is on the account itself
+    assert "--member=serviceAccount:faceread-fn@demo.iam.gserviceaccount.com" in sign
+    assert "--role=roles/iam.serviceAccountTokenCreator" in sign
+    assert not [c for c in calls if c.startswith("projects add-iam-policy-binding") and "TokenCreator" in c]
+    create = one(calls, "storage buckets add-iam-policy-binding gs://demo-in")
+    assert "--role=roles/storage.objectCreator" in create
+    assert 'startsWith("projects/_/buckets/demo-in/objects/uploads/http/")' in create
+    bucket = one(calls, "storage buckets update gs://demo-in")
+    assert "--cors-file=" in bucket and "--lifecycle-file=" in bucket

@@ -30,7 +30,7 @@ NOT_DEPLOYED: dict[str, str] = {
     "NET_CLONES": "a Lambda sandbox runs one request at a time: more copies of the nets would only cost memory",
 }
 # Set per deployment by the deploy tooling, not a tunable with a default worth comparing.
-DEPLOYMENT_SPECIFIC = {"OUTPUT_BUCKET"}
+DEPLOYMENT_SPECIFIC = {"OUTPUT_BUCKET", "UPLOAD_BUCKET"}
 # Read by functions-framework, not by the handler.
 FRAMEWORK_VARS = {"FUNCTION_TARGET", "FUNCTION_SIGNATURE_TYPE"}
 # Strings tried against each AllowedPattern: any the pattern lets through must also load.
@@ -106,7 +106,7 @@ def test_template_sets_only_settings_config_reads() -> None:
 
 
 def test_gcp_deploy_script_passes_every_setting_through() -> None:
-    expected = CONFIG_VARS - {"MODEL_DIR", "OUTPUT_BUCKET"}
+    expected = CONFIG_VARS - {"MODEL_DIR", "OUTPUT_BUCKET", "UPLOAD_BUCKET"}
     assert deploy_sh_passthrough() == expected, "update SETTINGS=( ... ) in infra/gcp/deploy.sh"
 
 

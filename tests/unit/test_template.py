@@ -109,14 +109,20 @@ def test_least_privilege_s3_actions(tpl: dict, fn: dict) -> None:
     # Each grant proven needed and enough by tests/integration/test_iam_enforced.py; this pins the S3 part.
     statements = [s for s in function_statements(tpl, fn) if str(s["Action"]).startswith("s3:")]
     grants = sorted((s["Action"], "-output-" in s["Resource"]["Fn::Sub"]) for s in statements)
-    # Read uploads, read and write results (the skip rule HEADs them), and list both buckets
-    # so that a missing object is a 404, not a 403. No Delete.
-    assert grants == [("s3:GetObject", False), ("s3:GetObject", True),
-                      ("s3:ListBucket", False), ("s3:ListBucket", True), ("s3:PutObject", True)]
+    # Read uploads, read, write and delete results (the skip rule HEADs them, a rewrite deletes the
+    # replaced images), presign uploads, and list both buckets so that a missing object is a 404, not
+    # a 403. No Delete on the input bucket, no object versions (the input bucket is not versioned).
+    assert grants == [("s3:DeleteObject", True), ("s3:GetObject", False), ("s3:GetObject", True),
+                      ("s3:ListBucket", False), ("s3:ListBucket", True),
+                      ("s3:PutObject", False), ("s3:PutObject", True)]
     for s in statements:
         assert s["Effect"] == "Allow"
         resource = s["Resource"]["Fn::Sub"]
-        # Objects only under their prefix; ListBucket is on the bucket itself.
+        # Objects only under their prefix (presigned uploads only under the upload route's own);
+        # ListBucket is on the bucket itself.
+        if s["Sid"] == "PresignUploads":
+            assert resource.endswith("/${InputPrefix}http/*")
+            continue
         assert resource.endswith("${InputPrefix}*" if "-input-" in resource else "${OutputPrefix}*") \
             != (s["Action"] == "s3:ListBucket")
 

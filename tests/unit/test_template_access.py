@@ -73,11 +73,15 @@ def test_cfn_lint_each_mode(mode: str) -> None:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_authorizer_guards_analyze_only(tpl: dict, mode: str) -> None:
+    """POST /analyze and the upload routes (the way round the body limit: same callers) are guarded alike."""
     for name, value in MODES[mode].items():
         check_value(name, value, tpl["Parameters"][name])
     deployed = resolve(tpl, MODES[mode])
     by_key = routes(deployed)
-    assert set(by_key) == {"POST /analyze"} | PUBLIC_ROUTES
+    assert set(by_key) == {"POST /analyze", "POST /uploads", "GET /uploads/{id}"} | PUBLIC_ROUTES
+    for key in ("POST /uploads", "GET /uploads/{id}"):
+        assert {k: v for k, v in by_key[key].items() if k != "RouteKey"} == \
+            {k: v for k, v in by_key["POST /analyze"].items() if k != "RouteKey"}, key
     for key in PUBLIC_ROUTES:
         # No inference, no caller data, ~1 ms: public in every mode (uptime probes can't sign).
         assert by_key[key]["AuthorizationType"] == "NONE", key
