@@ -70,11 +70,11 @@ eval: install
 
 # Refit the gender and age calibration (models/calibration.json) after a net, chip or detection change.
 calibrate: install
-	LOG_LEVEL=WARNING $(BIN)/python tools/calibrate.py $(DATA)
+	LOG_LEVEL=WARNING $(BIN)/python evaluation/calibrate.py $(DATA)
 
 # Recall by face size in group photos: labelled faces pasted onto a face-free photo (12 MP and 1 MP JPEGs).
 eval-groups: install
-	LOG_LEVEL=WARNING $(BIN)/python tools/group_recall.py $(DATA) $(EVAL_ARGS)
+	LOG_LEVEL=WARNING $(BIN)/python evaluation/group_recall.py $(DATA) $(EVAL_ARGS)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

