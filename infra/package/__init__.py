@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Build the faceread AWS Lambda deployment zip (stdlib only).
 
-    python infra/package.py --python-version 3.12 \
+    python infra/package --python-version 3.12 \
         --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 --out build/
 
 Steps:
@@ -31,6 +30,10 @@ as "what the runtime provides" -- see runtime_provided_dir().
 and infra/gcp/deploy*.sh upload, so the image and the Cloud Run sources ship what the zip ships.
 
 Exit codes: 0 ok, 1 build/verification failure, 2 over the size limit.
+
+One module per step: build.py (main: the steps in order, pip, the size report), prune.py (2),
+strip_safety.py (2's strip, with its ELF reader), stage.py (3, and `--app-only`), zipping.py (4),
+sizes.py (what every step is measured with), smoke.py (6).
 """
 
 from __future__ import annotations

@@ -104,7 +104,7 @@ def copy_models(src: Path, dest_root: Path) -> int:
             raise SystemExit(
                 f"error: {manifest} names {', '.join(missing)}, which "
                 + (
-                    "MODEL_INCLUDE in infra/package.py does not match"
+                    "MODEL_INCLUDE in infra/package/stage.py does not match"
                     if all((src / m).is_file() for m in missing)
                     else f"are missing from {src} (run `make models`)"
                 )
