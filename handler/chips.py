@@ -13,7 +13,7 @@ BGR chips come out: no colour conversion of the whole photo.
 
 Chips cut from the detector's own 5 points instead, with no landmark model, were
 measured and not adopted (turned faces read worse): evaluation/landmark_chips.py and
-evaluation/landmark_study.py, figures in docs/decisions.md.
+landmark_study.py (a finished study), figures in docs/decisions.md.
 """
 
 from __future__ import annotations
