@@ -33,7 +33,6 @@ APP_DIR = "app"
 DEFAULT_PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")
 
 
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--python-version", default="3.12", help="Lambda runtime Python (default 3.12)")

@@ -63,7 +63,6 @@ def prune_cv2_data(site: Path) -> int:
     return _rm(list((site / "cv2" / "data").glob("*.xml")))
 
 
-
 PRUNE_STEPS = [
     ("- __pycache__ / *.pyc (build-interpreter bytecode)", prune_bytecode),
     ("- bin/ console scripts", prune_scripts),

@@ -17,7 +17,6 @@ from pathlib import Path
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
 
 
-
 SMOKE = r"""
 import os, sys, time
 root = sys.argv[1]

@@ -32,7 +32,6 @@ BYTECODE_DIRS = {"__pycache__"}
 BYTECODE_FILES = ("*.pyc", "*.pyo")
 
 
-
 def copy_handler(src: Path, dest_root: Path) -> int:
     if not (src / "__init__.py").is_file():
         raise SystemExit(f"error: {src} is not a Python package (no __init__.py)")

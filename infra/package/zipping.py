@@ -14,7 +14,6 @@ from .sizes import iter_files
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 
 
-
 def write_zip(tree: Path, zip_path: Path) -> None:
     tmp = zip_path.with_suffix(".zip.tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
