@@ -72,11 +72,11 @@ eval: install
 # Refit the gender and age calibration (models/calibration.json) after a net, chip or detection change;
 # DATA may name several folders, pooled: DATA="../shared/utkface-dev build/fairface" (docs/accuracy.md).
 calibrate: install
-	LOG_LEVEL=WARNING $(BIN)/python tools/calibrate.py $(DATA) $(CALIBRATE_ARGS)
+	LOG_LEVEL=WARNING $(BIN)/python evaluation/calibrate.py $(DATA) $(CALIBRATE_ARGS)
 
 # Recall by face size in group photos: labelled faces pasted onto a face-free photo (12 MP and 1 MP JPEGs).
 eval-groups: install
-	LOG_LEVEL=WARNING $(BIN)/python tools/group_recall.py $(DATA) $(EVAL_ARGS)
+	LOG_LEVEL=WARNING $(BIN)/python evaluation/group_recall.py $(DATA) $(EVAL_ARGS)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
@@ -94,18 +94,18 @@ loadtest: install
 # The Lambda zip, rebuilt when the code, models or runtime requirements change.
 ZIP := build/faceread-lambda.zip
 # What the zip, the container image and the Cloud Run sources are made of (besides pip's wheels).
-APP_SOURCES := requirements-lambda.txt infra/package.py $(shell find handler -name '*.py' -o -name '*.html') \
+APP_SOURCES := requirements-lambda.txt $(wildcard infra/package/*.py) $(shell find handler -name '*.py' -o -name '*.html') \
   models/manifest.json models/calibration.json
 package: $(ZIP)
 $(ZIP): install $(APP_SOURCES)
-	$(BIN)/python infra/package.py --python-version 3.12 --platform manylinux2014_x86_64 \
+	$(BIN)/python infra/package --python-version 3.12 --platform manylinux2014_x86_64 \
 	  --platform manylinux_2_28_x86_64 --out build/
 
-# handler/ + models/ exactly as the zip has them (infra/package.py's stage_app), for the
+# handler/ + models/ exactly as the zip has them (infra/package/stage.py's stage_app), for the
 # container image and the Cloud Run sources; `make image` builds the image from it (needs Docker).
 app: build/.app-staged
 build/.app-staged: install $(APP_SOURCES)
-	$(BIN)/python infra/package.py --app-only --out build/
+	$(BIN)/python infra/package --app-only --out build/
 	touch $@
 
 image: app

@@ -1,7 +1,7 @@
 """Fitting the calibration (`make calibrate`) and scoring it (`make eval`): pure numpy, tested without data.
 
 handler/calibration.py holds the fitted parameters as the runtime uses them; this module
-holds the maths that produces and scores them, which only tools/calibrate.py and
+holds the maths that produces and scores them, which only evaluation/calibrate.py and
 evaluation/evaluate.py run.
 """
 

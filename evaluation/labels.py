@@ -1,6 +1,6 @@
 """Labelled face folders (UTKFace format): `labels.csv` with file,age,gender[,race][,age_low,age_high].
 
-`race` is a UTKFace code (0-4) or a group's name (FairFace's, tools/fairface_labels.py);
+`race` is a UTKFace code (0-4) or a group's name (FairFace's, evaluation/fairface_labels.py);
 `age_low`/`age_high` give an age group's range where the label is a group, not an exact age.
 
 Read by the evaluation, the raw-output cache and the dev tools; never shipped.

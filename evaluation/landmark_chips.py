@@ -1,9 +1,9 @@
 """Face chips cut from the detector's own 5 points (YuNet's eye centres, nose tip and mouth corners).
 
 A study alternative to handler/chips.py's dlib alignment, with no landmark model: TEMPLATE is
-where those points fall in dlib's face frame, fitted by tools/landmark_study.py. It matched dlib's
-chips on UTKFace-dev and in groups but read turned faces worse (docs/decisions.md, "dlib stays"),
-so the runtime does not use it; it lives here, tested, for that study and the next attempt.
+where those points fall in dlib's face frame, fitted by landmark_study.py (finished: docs/decisions.md).
+It matched dlib's chips on UTKFace-dev and in groups but read turned faces worse (docs/decisions.md, "dlib stays"),
+so the runtime does not use it; it lives here, tested, for the next attempt.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 # YuNet's points, in its order (handler.detection.Detection.landmarks), in dlib's unit face
 # frame before padding (x right, y down; dlib's own template has the eye corners at y 0.21-0.23
 # and the nose base at 0.63). Fitted on the even rows of UTKFace-dev's labels.csv by
-# `tools/landmark_study.py` (YuNet's points of the pipeline's detection, dlib's chips from its box).
+# landmark_study.py at 59f7979 (YuNet's points of the pipeline's detection, dlib's chips from its box).
 TEMPLATE = np.array([
     [0.2174, 0.1954],   # eye centre on the image's left (the person's right eye)
     [0.7578, 0.2045],   # eye centre on the image's right
@@ -29,7 +29,7 @@ TEMPLATE = np.array([
 # The points the similarity is fitted on: both eyes and the nose tip, as dlib fits its eye corners and
 # nose base. The mouth corners pull a turned face's chip off: with them the two turned men among our
 # real photos (tests/fixtures camera.png, group6.jpg) read p(male) 0.32 and 0.39, without them 0.94
-# and 0.87 (dlib 0.98 and 0.75); on UTKFace-dev and in groups see tools/landmark_study.py.
+# and 0.87 (dlib 0.98 and 0.75); on UTKFace-dev and in groups see docs/decisions.md.
 ALIGN_POINTS = (0, 1, 2)
 
 
@@ -74,7 +74,7 @@ def warp_chip(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     halved with cv2.pyrDown (a 5-tap Gaussian, [1 4 6 4 1] / 16, as dlib's pyramid_down<2>)
     while at least 4x would be left to shrink. dlib halves further, down to under 2x, but its
     softer chips gave a worse age MAE here: +0.33 y [0.12, 0.56] against stopping at 4x on 2,053
-    faces in 1 MP groups and +0.24 y on UTKFace-dev (tools/landmark_study.py, README Accuracy).
+    faces in 1 MP groups and +0.24 y on UTKFace-dev (landmark_study.py, docs/decisions.md).
     """
     scale = math.sqrt(abs(np.linalg.det(matrix[:, :2])))  # chip pixels per image pixel
     levels = 0

@@ -1,7 +1,7 @@
 """Calibrated gender probability and age intervals: the fitted parameters, their checks, and their use.
 
 The parameters live in `models/calibration.json`, beside the manifest, written by
-`make calibrate` (tools/calibrate.py) with the data and command that produced them.
+`make calibrate` (evaluation/calibrate.py) with the data and command that produced them.
 The manifest pins the file's size and sha256, and the file names the sha256 of every
 net's weights it was fitted on: start-up refuses a calibration fitted for other nets,
 so changing a net means re-running `make calibrate`, never silently wrong numbers.

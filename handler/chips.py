@@ -3,7 +3,7 @@
 The Cydral nets were trained on dlib 5-point aligned chips (padding 0.2).
 Naive crops of the detector box give unstable answers, so we do what the nets
 expect: map the detector box to the square dlib's own detector would have drawn
-(constants in the manifest, fitted by tools/chip_study.py), run dlib's 5-point
+(constants in the manifest, fitted by chip_study.py: docs/decisions.md, "Finished studies"), run dlib's 5-point
 landmark model in it, and let dlib cut the rotated, scaled chip (`aligned_chip`,
 what the pipeline uses).
 
@@ -13,7 +13,7 @@ BGR chips come out: no colour conversion of the whole photo.
 
 Chips cut from the detector's own 5 points instead, with no landmark model, were
 measured and not adopted (turned faces read worse): evaluation/landmark_chips.py and
-tools/landmark_study.py, figures in docs/decisions.md.
+landmark_study.py (a finished study), figures in docs/decisions.md.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 and the pin of the fitted calibration.
 
 Its readers: the runtime (models.py loads what it names), the calibration check (calibration.py: the
-pin, and the nets the parameters were fitted for), and the package build (infra/package.py: which files
+pin, and the nets the parameters were fitted for), and the package build (infra/package/: which files
 ship, their hashes, and the smoke test that runs every net of the unpacked zip through its input
 contract). Stdlib only, so the build can read it without starting the nets.
 """

@@ -36,7 +36,7 @@ AGE_UNCERTAIN = "age_uncertain"
 UNDEREXPOSED = "underexposed"
 OVEREXPOSED = "overexposed"
 LOW_CONTRAST = "low_contrast"
-# Grey-level thresholds on the face box, chosen from tools/light_study.py (docs/accuracy.md, "Light and old scans"):
+# Grey-level thresholds on the face box, chosen by the light study (docs/accuracy.md, "Light and old scans"):
 # beyond them the age MAE and the interval's coverage degrade clearly on transformed UTKFace-dev faces,
 # while at most 0.3 % of the untransformed faces are flagged.
 UNDEREXPOSED_BELOW = 40.0

@@ -20,7 +20,7 @@ from handler.options import Options
 from handler.pipeline import detect_faces
 
 # Detector threshold for redaction (analysis uses MIN_CONFIDENCE, 0.75): docs/redaction.md
-# gives the measurement behind 0.2 (tools/redaction_study.py).
+# gives the measurement behind 0.2 (redaction_study.py: docs/decisions.md, "Finished studies").
 # YuNet (issue 18): face-free coffee scores 0.35 and chelsea 0.25 at their own size, faces blurred with
 # sigma 6 still 0.64-0.90, so 0.45 (res10's 0.2 boxed coffee with YuNet).
 REDACT_MIN_CONFIDENCE = 0.45

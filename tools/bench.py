@@ -138,7 +138,7 @@ def make_phone_images(tmp: Path) -> dict[str, str]:
     import numpy as np
     from helpers import fixture_image, jpeg
 
-    from tools.group_recall import background, paste_canvas
+    from evaluation.group_recall import background, paste_canvas
 
     one = cv2.resize(fixture_image("astronaut.png"), (4000, 3000), interpolation=cv2.INTER_CUBIC)
     faces = [(fixture_image("astronaut.png")[37:197, 146:306], "a", "female"),

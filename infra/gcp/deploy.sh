@@ -140,9 +140,9 @@ stage_source() {
   [[ -f "$ROOT/handler/gcp.py" ]] || die "handler/gcp.py not found"
   [[ -f "$ROOT/models/manifest.json" ]] || die "models/ is empty: run \`make models\` first"
   # handler/ + models/ exactly as the Lambda zip and the container image have them: staged by
-  # infra/package.py's one selection (it also checks every model file's sha256).
-  "$PYTHON" "$ROOT/infra/package.py" --app-only --out "$stage_root" >/dev/null ||
-    die "staging handler/ and models/ failed (infra/package.py --app-only)"
+  # infra/package's one selection (it also checks every model file's sha256).
+  "$PYTHON" "$ROOT/infra/package" --app-only --out "$stage_root" >/dev/null ||
+    die "staging handler/ and models/ failed (infra/package --app-only)"
   cp "$ROOT/requirements.txt" "$stage/requirements.txt"
   # The buildpacks otherwise pick the newest Python (`run` builds with `gcloud builds submit --pack`,
   # which has no --runtime): pin the functions' python312. Google Cloud, "Build a Python

@@ -39,11 +39,11 @@ deploy() {
   trap 'rm -rf "$stage_root"' EXIT
   stage="$stage_root/app"
   # handler/ + models/ exactly as the Lambda zip and the container image have them
-  # (infra/package.py's one selection; it also checks every model file's sha256).
+  # (infra/package's one selection; it also checks every model file's sha256).
   local python
   python="${PYTHON:-$([[ -x "$ROOT/.venv/bin/python" ]] && echo "$ROOT/.venv/bin/python" || echo python3)}"
-  "$python" "$ROOT/infra/package.py" --app-only --out "$stage_root" >/dev/null ||
-    die "staging handler/ and models/ failed (infra/package.py --app-only)"
+  "$python" "$ROOT/infra/package" --app-only --out "$stage_root" >/dev/null ||
+    die "staging handler/ and models/ failed (infra/package --app-only)"
   cp "$ROOT/requirements.txt" "$stage/"
   # Pin the buildpacks' Python to the functions' python312 (they pick the newest otherwise):
   # a .python-version file, Google Cloud "Build a Python application".

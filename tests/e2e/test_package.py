@@ -23,7 +23,8 @@ from servers import moto_server
 ROOT = Path(__file__).resolve().parents[2]
 ZIP = ROOT / "build" / "faceread-lambda.zip"
 sys.path.insert(0, str(ROOT / "infra"))
-from package import find_python, runtime_provided_dir, stage_app  # noqa: E402
+from package.smoke import find_python, runtime_provided_dir  # noqa: E402
+from package.stage import stage_app  # noqa: E402
 
 PYTHON312 = find_python("3.12", None)
 

@@ -1,7 +1,7 @@
 """The converted face-api.js AgeGenderNet (models/convert_agegender.py) against face-api.js's own outputs.
 
 tests/data/agegender_reference.json holds what the JavaScript package computed under node for a few
-inputs (tools/agegender_reference.py); here the ONNX runs in cv2.dnn through our adapter, no node.
+inputs (evaluation/agegender_reference.py); here the ONNX runs in cv2.dnn through our adapter, no node.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 from handler.models import AgeGenderRegressor, read_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "evaluation"))
 from agegender_reference import crop_input  # noqa: E402
 
 REFERENCE = json.loads((ROOT / "tests" / "data" / "agegender_reference.json").read_text())["cases"]
@@ -30,7 +30,7 @@ def net() -> AgeGenderRegressor:
 
 
 def rebuild(case: dict) -> np.ndarray:
-    """The case's RGB uint8 input, rebuilt as tools/agegender_reference.py made it."""
+    """The case's RGB uint8 input, rebuilt as evaluation/agegender_reference.py made it."""
     if case["kind"] == "noise":
         return np.random.default_rng(case["seed"]).integers(0, 256, (112, 112, 3), dtype=np.uint8)
     return crop_input(case["photo"], *case["box"], case["mirrored"])

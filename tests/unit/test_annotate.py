@@ -9,16 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handler.annotate import (
-    MIN_TEXT_PX,
-    NOT_ANALYZED_LEGEND,
-    Plan,
-    annotate,
-    min_number_height,
-    min_text_height,
-    plan,
-)
+from handler.annotate import annotate
 from handler.face import Face
+from handler.label_layout import Plan, plan
+from handler.label_text import MIN_TEXT_PX, min_number_height, min_text_height
+from handler.legend_layout import NOT_ANALYZED_LEGEND
 
 LABEL = "Female, (25-32)"
 LONG = "Face unclear: use a sharp, frontal photo"

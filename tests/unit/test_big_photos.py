@@ -19,11 +19,11 @@ import pytest
 from crafted import with_exif_orientation
 from helpers import fixture_image, jpeg, png_header_only
 
+from evaluation.group_recall import Pasted, background, match, paste_canvas
 from handler.detection import BAND_OVERLAP, BAND_PIXELS, Detection, band_spans, finer_side, merge
 from handler.errors import PayloadTooLarge, RequestError, UnsupportedMediaType
 from handler.imaging import load
 from handler.service import DEFAULT_OPTIONS, analyze_bytes, parse_options
-from tools.group_recall import Pasted, background, match, paste_canvas
 
 ROOT = Path(__file__).resolve().parents[2]
 # Square crops around the fixture faces (astronaut: a woman, camera: a man).

@@ -2,8 +2,8 @@
 
 No Docker daemon runs here, so the image is not built: infra/Dockerfile is read instead and
 its COPY / RUN rm instructions are replayed, as Docker would, against a build context made the
-way `make image` makes it (infra/package.py --app-only). The tree that lands in the image's
-handler/ and models/ must equal what infra/package.py's stage_app puts into the zip. What this
+way `make image` makes it (infra/package --app-only). The tree that lands in the image's
+handler/ and models/ must equal what infra/package/stage.py's stage_app puts into the zip. What this
 can't show: that the pip install and the base image work (the zip's own smoke test covers the
 same requirements on a python3.12; see tests/e2e/test_package.py).
 """
@@ -23,7 +23,7 @@ DOCKERFILE = ROOT / "infra" / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 TASK_ROOT = "${LAMBDA_TASK_ROOT}"
 sys.path.insert(0, str(ROOT / "infra"))
-from package import stage_app  # noqa: E402
+from package.stage import stage_app  # noqa: E402
 
 
 def instructions(path: Path = DOCKERFILE) -> list[tuple[str, str]]:
@@ -97,14 +97,14 @@ def build_context(tmp_path: Path) -> Path:
     for entry in ROOT.iterdir():
         if entry.name not in ("build", ".git", ".venv", "node_modules"):
             (context / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
-    subprocess.run([sys.executable, str(ROOT / "infra" / "package.py"), "--app-only", "--out",
+    subprocess.run([sys.executable, str(ROOT / "infra" / "package"), "--app-only", "--out",
                     str(context / "build")], check=True, capture_output=True)
     return context
 
 
 def test_image_ships_the_zips_handler_and_models(tmp_path: Path) -> None:
     zip_app = tmp_path / "zip"
-    stage_app(ROOT / "handler", ROOT / "models", zip_app)  # what infra/package.py puts in the zip
+    stage_app(ROOT / "handler", ROOT / "models", zip_app)  # what infra/package/ puts in the zip
     expected = app_tree(zip_app)
     assert "models/calibration.json" in expected and "handler/aws.py" in expected
 
@@ -117,16 +117,16 @@ def test_image_ships_the_zips_handler_and_models(tmp_path: Path) -> None:
 
 def test_dockerfile_keeps_no_file_list_of_its_own() -> None:
     """handler/ and models/ reach the image only through the staged folder: a file made dev-only
-    (or a model added) in infra/package.py needs no second edit here."""
+    (or a model added) in infra/package/ needs no second edit here."""
     sources = [s for word, args in instructions() if word == "COPY" for s in shlex.split(args)[:-1]]
     assert sources == ["requirements-lambda.txt", "build/app/"], sources
     runs = " ".join(args for word, args in instructions() if word == "RUN")
-    assert not re.search(r"\brm\b", runs), "the Dockerfile removes files itself: exclusions belong to package.py"
+    assert not re.search(r"\brm\b", runs), "the Dockerfile removes files itself: exclusions belong to package/stage.py"
 
 
 def test_make_app_target_stages_the_folder_the_dockerfile_copies() -> None:
     makefile = (ROOT / "Makefile").read_text()
-    assert re.search(r"^\t\$\(BIN\)/python infra/package.py --app-only --out build/$", makefile, re.M)
+    assert re.search(r"^\t\$\(BIN\)/python infra/package --app-only --out build/$", makefile, re.M)
     assert re.search(r"^image: app$", makefile, re.M)
 
 

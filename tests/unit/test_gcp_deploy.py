@@ -140,11 +140,11 @@ def test_storage_trigger_may_invoke_the_private_function(tmp_path: Path) -> None
 
 
 def test_functions_ship_the_zips_handler_and_models(tmp_path: Path) -> None:
-    """The uploaded source is infra/package.py's staged tree (calibration.json and the landmark
+    """The uploaded source is infra/package's staged tree (calibration.json and the landmark
     model included, dev tools left out) plus main.py and requirements.txt."""
     import sys
     sys.path.insert(0, str(DEPLOY_SH.parents[1]))
-    from package import stage_app
+    from package.stage import stage_app
 
     done, _ = deploy(tmp_path, "http")
     assert done.returncode == 0, done.stderr
@@ -181,10 +181,10 @@ def deploy_job(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess,
 
 
 def test_backfill_job_image_is_built_from_the_same_tree(tmp_path: Path) -> None:
-    """infra/gcp/deploy_job.sh builds its image (buildpacks) from infra/package.py's staged tree too."""
+    """infra/gcp/deploy_job.sh builds its image (buildpacks) from infra/package's staged tree too."""
     import sys
     sys.path.insert(0, str(DEPLOY_SH.parents[1]))
-    from package import stage_app
+    from package.stage import stage_app
 
     done, calls = deploy_job(tmp_path)
     assert done.returncode == 0, done.stderr

@@ -8,7 +8,8 @@ import pytest
 from helpers import fixture_bytes, fixture_image, jpeg, png, png_header_only
 
 from handler.errors import InvalidImage, PayloadTooLarge, UnsupportedMediaType
-from handler.imaging import decode, read_header
+from handler.image_header import read_header
+from handler.imaging import decode
 
 LIMITS = {"max_bytes": 20_000_000, "max_pixels": 40_000_000}
 

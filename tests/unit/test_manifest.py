@@ -17,7 +17,7 @@ from handler.errors import ModelError
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "infra"))
-import package  # noqa: E402
+from package.stage import read_nets  # noqa: E402
 
 
 def test_the_shipped_manifest_reads_whole() -> None:
@@ -31,9 +31,9 @@ def test_the_shipped_manifest_reads_whole() -> None:
 
 
 def test_the_build_reads_it_with_the_runtimes_reader() -> None:
-    """infra/package.py (which files ship, their hashes) gets the same NetSpecs, and leaves no bare
+    """infra/package/ (which files ship, their hashes) gets the same NetSpecs, and leaves no bare
     `handler` package behind for a later import."""
-    assert package.read_nets(PACKAGE_MODELS_DIR) == manifest.read_manifest(PACKAGE_MODELS_DIR)
+    assert read_nets(PACKAGE_MODELS_DIR) == manifest.read_manifest(PACKAGE_MODELS_DIR)
     assert sys.modules["handler"].__file__  # the real package, not a bare stand-in
 
 
@@ -45,14 +45,14 @@ def test_a_malformed_manifest_is_named(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="is malformed"):
         manifest.read(tmp_path)
     with pytest.raises(SystemExit, match="is malformed"):
-        package.read_nets(tmp_path)
+        read_nets(tmp_path)
     with pytest.raises(ModelError, match="not found"):
         manifest.read(tmp_path / "nowhere")
 
 
 def test_no_other_runtime_or_build_module_parses_the_manifest() -> None:
-    """Only handler/manifest.py calls json.load(s) on it among handler/ and infra/package.py."""
-    for path in [*sorted((ROOT / "handler").glob("*.py")), ROOT / "infra" / "package.py"]:
+    """Only handler/manifest.py calls json.load(s) on it among handler/ and infra/package/."""
+    for path in [*sorted((ROOT / "handler").glob("*.py")), *sorted((ROOT / "infra" / "package").glob("*.py"))]:
         if path.name == "manifest.py":
             continue
         tree = ast.parse(path.read_text())

@@ -6,7 +6,7 @@ import cv2
 import pytest
 from helpers import shared_or_skip
 
-from handler.annotate import plan
+from handler.label_layout import plan
 from handler.service import analyze_bytes
 
 PHOTOS = ["girl1.jpg", "girl2.jpg", "kid1.jpg", "kid2.jpg", "man1.jpg", "man2.jpg", "woman1.jpg"]

@@ -82,7 +82,7 @@ def test_corrupt_weights_are_caught_by_verify_models_and_the_package_build(tmp_p
     assert proc.returncode == 1 and f"missing or corrupt: {weights}" in proc.stderr
     assert proc.stderr.count("missing or corrupt") == 1
     sys.path.insert(0, str(ROOT / "infra"))
-    from package import verify_model_hashes
+    from package.stage import verify_model_hashes
 
     with pytest.raises(SystemExit, match=r"agegender-faceapi\.onnx does not match"):
         verify_model_hashes(models)

@@ -2,7 +2,7 @@
 """Fit the gender and age calibration on labelled folders, pooled; write models/calibration.json and pin it.
 
     make calibrate DATA="../shared/utkface-dev build/fairface"
-    = .venv/bin/python tools/calibrate.py ../shared/utkface-dev build/fairface
+    = .venv/bin/python evaluation/calibrate.py ../shared/utkface-dev build/fairface
 
 Runs the pipeline's detection and attribute nets once over each folder (cached in
 build/), pools their faces, then:
@@ -296,7 +296,7 @@ def write(pool: Pool, dumps: dict[str, Dump], folders: list[Path], model_dir: Pa
 
     shown = " ".join(str(f) if not f.is_absolute() else ".../" + f.name for f in folders)
     data = {
-        "about": "Fitted by tools/calibrate.py; do not edit by hand (the manifest pins this file's sha256).",
+        "about": "Fitted by evaluation/calibrate.py; do not edit by hand (the manifest pins this file's sha256).",
         "command": f'make calibrate DATA="{shown}"',
         "data": {
             "folders": [folder_entry(f) for f in folders],

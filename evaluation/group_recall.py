@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Group recall: labelled faces pasted at several sizes onto a face-free photo, through the real service.
 
-    .venv/bin/python tools/group_recall.py DATA [--detail auto] [--min-confidence 0.75] [--json out.json]
+    .venv/bin/python evaluation/group_recall.py DATA [--detail auto] [--min-confidence 0.75] [--json out.json]
     make eval-groups DATA=../shared/utkface-dev
 
 DATA is a UTKFace-format folder (`labels.csv` with file,age,gender). Each face

@@ -1,5 +1,5 @@
 // One-off: face-api.js's own AgeGenderNet (tf.js CPU backend) on the inputs in argv[3] (JSON list of
-// 112x112x3 RGB float arrays), printing [{age, p_male}] as JSON. Run by tools/agegender_reference.py;
+// 112x112x3 RGB float arrays), printing [{age, p_male}] as JSON. Run by evaluation/agegender_reference.py;
 // argv[2] is the unpacked npm package's folder. Not needed to build or test faceread.
 import fs from 'fs';
 import path from 'path';

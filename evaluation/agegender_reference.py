@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Record face-api.js's own outputs for a few inputs: the reference the converted ONNX is tested against.
 
-    .venv/bin/python tools/agegender_reference.py      # needs node (>= 18); run once, commit the JSON
+    .venv/bin/python evaluation/agegender_reference.py      # needs node (>= 18); run once, commit the JSON
 
 Downloads the pinned @vladmandic/face-api tarball (models/manifest.json), runs its AgeGenderNet
-under node with tf.js's CPU backend (tools/agegender_js_reference.mjs) on the inputs below, and
+under node with tf.js's CPU backend (evaluation/agegender_js_reference.mjs) on the inputs below, and
 writes tests/data/agegender_reference.json. tests/unit/test_agegender.py then checks that our
 ONNX in cv2.dnn gives the same answers, without node.
 
@@ -70,13 +70,14 @@ def main() -> int:
         fed = [(mean + (x.astype(np.float64) - mean) * 255 / DIVISOR).astype(np.float32).ravel().tolist()
                for _, x in cases]
         (Path(tmp) / "in.json").write_text(json.dumps(fed))
-        run = subprocess.run(["node", str(ROOT / "tools" / "agegender_js_reference.mjs"), str(Path(tmp) / "package"),
-                              str(Path(tmp) / "in.json")], capture_output=True, text=True, check=True)
+        run = subprocess.run(["node", str(Path(__file__).with_name("agegender_js_reference.mjs")),
+                              str(Path(tmp) / "package"), str(Path(tmp) / "in.json")],
+                             capture_output=True, text=True, check=True)
         outputs = json.loads(run.stdout.strip().splitlines()[-1])
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({
         "about": "face-api.js AgeGenderNet outputs from @vladmandic/face-api "
-                 f"{spec['version']} under node (tf.js CPU); written by tools/agegender_reference.py",
+                 f"{spec['version']} under node (tf.js CPU); written by evaluation/agegender_reference.py",
         "cases": [{**desc, "input_sha256": hashlib.sha256(x.tobytes()).hexdigest(),
                    "age": round(o["age"], 5), "p_male": round(o["p_male"], 6)}
                   for (desc, x), o in zip(cases, outputs, strict=True)],

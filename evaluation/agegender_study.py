@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Which age and gender: the Cydral pair, face-api.js's AgeGenderNet, or a combination? (issue 19)
 
-    .venv/bin/python tools/agegender_study.py ../shared/utkface-dev
-    .venv/bin/python tools/agegender_study.py build/fairface --fit-on ../shared/utkface-dev
+    .venv/bin/python evaluation/agegender_study.py ../shared/utkface-dev
+    .venv/bin/python evaluation/agegender_study.py build/fairface --fit-on ../shared/utkface-dev
 
 DATA is a UTKFace-format folder (labels.csv: file,age,gender[,race]); a folder whose labels.csv
-also has `age_low,age_high` columns (age groups, e.g. FairFace's, see tools/fairface_labels.py)
+also has `age_low,age_high` columns (age groups, e.g. FairFace's, see evaluation/fairface_labels.py)
 is scored against the group: "MAE" is the distance to the group's range (0 inside it), coverage
 means the interval overlaps the group, and "decade" rows are the groups.
 
