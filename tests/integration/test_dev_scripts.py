@@ -82,9 +82,16 @@ def test_fairface_labels(tmp_path: Path) -> None:
     (src / "ground_truth.json").write_text(json.dumps(truth))
     run("evaluation/fairface_labels.py", str(src), str(tmp_path / "out"))
     rows = (tmp_path / "out" / "labels.csv").read_text().splitlines()
-    assert rows == ["file,age,gender,age_low,age_high", "astronaut.png,34.5,female,30,39",
-                    "camera.png,77.0,male,70,100"]
+    assert rows == ["file,age,gender,age_low,age_high,race", "astronaut.png,34.5,female,30,39,",
+                    "camera.png,77.0,male,70,100,"]
     assert (tmp_path / "out" / "camera.png").resolve() == (src / "camera.png").resolve()
+    # --races replays the sample's pick (first N per age group x gender) over FairFace's training list.
+    train = tmp_path / "train.csv"
+    train.write_text("file,age,gender,race\ntrain/1.jpg,30-39,Female,East Asian\ntrain/2.jpg,30-39,Female,White\n"
+                     "train/3.jpg,more than 70,Male,Indian\n")
+    run("evaluation/fairface_labels.py", str(src), str(tmp_path / "raced"), "--races", str(train))
+    rows = (tmp_path / "raced" / "labels.csv").read_text().splitlines()
+    assert rows[1:] == ["astronaut.png,34.5,female,30,39,east_asian", "camera.png,77.0,male,70,100,indian"]
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="needs node (>= 18) to run face-api.js")
