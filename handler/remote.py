@@ -12,7 +12,7 @@ import time
 
 from handler.config import DIRECT_IMAGE_LIMIT
 from handler.errors import RequestError
-from handler.imaging import sniff_format
+from handler.image_header import sniff_format
 
 _TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 
