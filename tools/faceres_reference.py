@@ -58,7 +58,7 @@ def inputs(size: int) -> list[tuple[dict, np.ndarray]]:
 
 def main() -> int:
     manifest = json.loads((ROOT / "models" / "manifest.json").read_text())
-    entry = manifest["nets"]["faceres"]["files"]["weights"]
+    entry = manifest["candidates"]["faceres"]["files"]["weights"]
     size = SIZE  # the graph model fixes its input at the trained size; our ONNX takes any multiple of 32
     cases = inputs(size)
     mean = np.array(CAFFE_MEAN_BGR, np.float64)
