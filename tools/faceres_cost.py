@@ -7,7 +7,8 @@ Per round, on the faces of the 4-face test photo (tests/helpers.tiled, as tools/
 the shipped attribute step (pipeline.attribute_outputs: landmarks, one 112 px chip, two nets on it and
 its mirror), then each FaceRes variant's extra work (its own aligned chip from the same landmarks and one
 forward, or a batch of two with the mirror), interleaved so load changes hit every row alike. Printed: median ms per
-face and the ratio (shipped + variant) / shipped, the issue's "attributes per face" multiple.
+face and the ratio (shipped + variant) / shipped, the issue's "attributes per face" multiple; and,
+load-free, each net's multiply-adds per forward (onnx shape inference; onnx is build-only).
 """
 
 from __future__ import annotations
@@ -25,9 +26,34 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 # (name, net file, chip size, mirror)
-VARIANTS = [(f"{net}-{size}{'' if mirror else '-nomirror'}", f"{net_file}", size, mirror)
-            for net, net_file in (("deep", "faceres-deep.onnx"), ("deep-fp16", "faceres-deep-fp16.onnx"))
-            for size in (224, 160, 128, 96) for mirror in (True, False)]
+VARIANTS = [(f"{net}-{size}{'' if mirror else '-nomirror'}", net_file, size, mirror)
+            for net, net_file, sizes in (("deep", "faceres-deep.onnx", (224, 160, 128, 96)),
+                                         ("deep-fp16", "faceres-deep-fp16.onnx", (160, 128)))
+            for size in sizes for mirror in (True, False)]
+
+
+def mega_macs(path: Path, side: int | None = None) -> float:
+    """Multiply-adds of one forward (Conv, Gemm, MatMul with weight initialisers), in millions."""
+    import numpy as np
+    import onnx
+    from onnx import shape_inference
+
+    model = onnx.load(str(path))
+    if side:
+        dims = model.graph.input[0].type.tensor_type.shape.dim
+        dims[2].dim_value = dims[3].dim_value = side
+    model = shape_inference.infer_shapes(model)
+    g = model.graph
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in [*g.value_info, *g.output]}
+    weights = {i.name: list(i.dims) for i in g.initializer}
+    total = 0
+    for node in g.node:
+        w = weights.get(node.input[1]) if len(node.input) > 1 else None
+        if node.op_type == "Conv" and w:
+            total += int(np.prod(shapes[node.output[0]][1:])) * int(np.prod(w[1:]))
+        elif node.op_type in ("Gemm", "MatMul") and w:
+            total += int(np.prod(w))
+    return total / 1e6
 
 
 def main() -> int:
@@ -77,6 +103,10 @@ def main() -> int:
                 run()
             times[name].append((time.perf_counter() - t0) * 1000 / args.repeat / len(faces))
     base = times["shipped"]
+    shipped_macs = 2 * sum(mega_macs(ROOT / "models" / f) for f in ("agegender-faceapi.onnx", "gender-v1.onnx"))
+    print(f"multiply-adds: shipped step {shipped_macs:.0f} M (two nets, chip and mirror); FaceRes per forward "
+          + ", ".join(f"{side} px {mega_macs(args.nets / 'faceres-deep.onnx', side):.0f} M"
+                      for side in (224, 160, 128, 96)))
     print(f"{len(faces)} faces, {args.rounds} rounds x {args.repeat}; load average {os.getloadavg()[0]:.1f}")
     print("| attribute step | ms/face (median) | x shipped (median of paired rounds) |\n|---|---|---|")
     print(f"| shipped | {statistics.median(base):.2f} | 1.00 |")

@@ -191,6 +191,28 @@ def score(title: str, d: dict, sets: np.ndarray, splits: list, which: int, varia
               f"{100 * f['child']:.1f} | " + " | ".join(deltas) + " |")
 
 
+def thresholds(d: dict, sets: np.ndarray, variant: str) -> None:
+    """Adults decided / right at other confidence thresholds, shipped against mean(shipped, FaceRes)."""
+    src = sources(d, variant)
+    print(f"\n### Thresholds, FaceRes `{variant}`: adults decided % / decided right %\n")
+    print("| gender | fit | UTK 0.70 | UTK 0.75 | UTK 0.80 | FF 0.70 | FF 0.75 | FF 0.80 |\n"
+          "|---|---|---|---|---|---|---|---|")
+    for name in ("shipped", "mean(shipped, faceres)"):
+        kind, names = choices()[name]
+        for fit, splits in (("FF held out", (folds(sets == 0), [(sets == 0, sets == 1)])),
+                            ("pooled", (folds(sets >= 0), folds(sets >= 0)))):
+            cells = {}
+            for which, split, adult_from in ((0, splits[0], 13), (1, splits[1], 20)):
+                rows = sets == which
+                p = calibrated(kind, names, src, d["is_male"], split)[rows]
+                conf, correct = np.maximum(p, 1 - p), (p >= 0.5) == d["is_male"][rows]
+                adult = d["ages"][rows] >= adult_from
+                for t in (0.7, 0.75, 0.8):
+                    decided = (conf >= t) & (d["years"][rows] >= CHILD_BELOW)
+                    cells[which, t] = f"{100 * decided[adult].mean():.1f} / {100 * correct[adult & decided].mean():.1f}"
+            print(f"| {name} | {fit} | " + " | ".join(cells[w, t] for w in (0, 1) for t in (0.7, 0.75, 0.8)) + " |")
+
+
 def folds(rows: np.ndarray, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     fold = np.full(len(rows), -1)
     fold[rows] = np.random.default_rng(seed).permutation(int(rows.sum())) % FOLDS
@@ -227,6 +249,7 @@ def main() -> None:
         pooled = folds(sets >= 0)
         score("UTKFace-dev, pooled with FairFace, 5-fold cross-fitted", d, sets, pooled, 0, variant)
         score("FairFace, pooled with UTKFace-dev, 5-fold cross-fitted", d, sets, pooled, 1, variant)
+        thresholds(d, sets, variant)
 
 
 if __name__ == "__main__":
