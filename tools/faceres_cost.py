@@ -3,6 +3,9 @@
 
     .venv/bin/python tools/faceres_cost.py --nets DIR [--rounds 7]
 
+DIR holds the manifest's candidates (models/fetch.py --section candidates) and `faceres-deep-fp16.onnx`
+(`python models/convert_faceres.py faceres-deep.json faceres-deep.bin OUT --fp16` on the tarball's files).
+
 Per round, on the faces of the 4-face test photo (tests/helpers.tiled, as tools/attribute_cost.py):
 the shipped attribute step (pipeline.attribute_outputs: landmarks, one 112 px chip, two nets on it and
 its mirror), then each FaceRes variant's extra work (its own aligned chip from the same landmarks and one

