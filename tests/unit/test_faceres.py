@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -61,3 +62,12 @@ def test_one_file_serves_smaller_inputs_and_batches(net: cv2.dnn.Net) -> None:
     net.setInput(cv2.dnn.blobFromImage(small))
     np.testing.assert_allclose(both[0], net.forward()[0], rtol=1e-4, atol=1e-4)
     assert both.shape == (2, 2)
+
+
+def test_candidate_files_match_their_pins(net: cv2.dnn.Net) -> None:
+    """What `fetch.py --section candidates` built is what the manifest pins (and the shipped nets never see it)."""
+    check = subprocess.run([sys.executable, "models/fetch.py", "--check", "--section", "candidates", "--dest",
+                            str(ONNX.parent)], cwd=ROOT, capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    manifest = json.loads((ROOT / "models" / "manifest.json").read_text())
+    assert not set(manifest["candidates"]) & set(manifest["nets"])
