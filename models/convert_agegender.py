@@ -38,10 +38,10 @@ OPSET = 13
 IR_VERSION = 7
 
 
-def load_weights(weights_bin: Path, weights_manifest: Path) -> dict[str, np.ndarray]:
-    """The tf.js weights by name, dequantised to float32 in their TF layouts (HWIO, depthwise HWC1)."""
-    groups = json.loads(weights_manifest.read_text())
-    data = weights_bin.read_bytes()
+def decode_weights(groups: list[dict], data: bytes) -> dict[str, np.ndarray]:
+    """tf.js weights by name, as tf.io.decodeWeights gives them: float32 (uint8- or float16-quantised
+    tensors dequantised), int32 as stored; in their TF layouts (HWIO, depthwise HWC1).
+    models/convert_faceres.py decodes its graph model's weights with this too."""
     out: dict[str, np.ndarray] = {}
     offset = 0
     for group in groups:
@@ -49,21 +49,29 @@ def load_weights(weights_bin: Path, weights_manifest: Path) -> dict[str, np.ndar
             shape = [int(s) for s in w["shape"]]
             count = int(np.prod(shape))
             quant = w.get("quantization")
-            if quant:
-                if quant["dtype"] != "uint8":
-                    raise ValueError(f"{w['name']}: unsupported quantisation {quant['dtype']}")
+            if quant and quant["dtype"] == "uint8":
                 q = np.frombuffer(data, np.uint8, count, offset)
                 offset += count
                 values = (q.astype(np.float64) * quant["scale"] + quant["min"]).astype(np.float32)
-            else:
-                if w["dtype"] != "float32":
-                    raise ValueError(f"{w['name']}: unsupported dtype {w['dtype']}")
-                values = np.frombuffer(data, "<f4", count, offset).astype(np.float32)
+            elif quant and quant["dtype"] == "float16":
+                values = np.frombuffer(data, "<f2", count, offset).astype(np.float32)
+                offset += 2 * count
+            elif quant:
+                raise ValueError(f"{w['name']}: unsupported quantisation {quant['dtype']}")
+            elif w["dtype"] in ("float32", "int32"):
+                values = np.frombuffer(data, "<f4" if w["dtype"] == "float32" else "<i4", count, offset)
                 offset += 4 * count
+            else:
+                raise ValueError(f"{w['name']}: unsupported dtype {w['dtype']}")
             out[w["name"]] = values.reshape(shape)
     if offset != len(data):
-        raise ValueError(f"{weights_bin}: {len(data)} bytes, the manifest describes {offset}")
+        raise ValueError(f"{len(data)} bytes of weights, the manifest describes {offset}")
     return out
+
+
+def load_weights(weights_bin: Path, weights_manifest: Path) -> dict[str, np.ndarray]:
+    """The AgeGenderNet's weights from its .bin and weights manifest."""
+    return decode_weights(json.loads(weights_manifest.read_text()), weights_bin.read_bytes())
 
 
 class _Graph:

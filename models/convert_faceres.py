@@ -36,6 +36,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from convert_agegender import decode_weights  # models/ is on the path: this runs as a script from there
 
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)  # Keras "caffe" mode, BGR
 SIZE = 224
@@ -45,28 +46,7 @@ IR_VERSION = 7
 
 def load_weights(model_json: Path, weights_bin: Path) -> dict[str, np.ndarray]:
     """The graph's constants by name, decoded as tf.js does (float32, int32, or float16-quantised)."""
-    manifest = json.loads(model_json.read_text())["weightsManifest"]
-    data = weights_bin.read_bytes()
-    out: dict[str, np.ndarray] = {}
-    offset = 0
-    for group in manifest:
-        for w in group["weights"]:
-            shape = [int(s) for s in w["shape"]]
-            count = int(np.prod(shape))
-            quant = w.get("quantization")
-            if quant:
-                if quant["dtype"] != "float16":
-                    raise ValueError(f"{w['name']}: unsupported quantisation {quant['dtype']}")
-                values = np.frombuffer(data, "<f2", count, offset).astype(np.float32)
-                offset += 2 * count
-            else:
-                dtype = {"float32": "<f4", "int32": "<i4"}[w["dtype"]]
-                values = np.frombuffer(data, dtype, count, offset)
-                offset += 4 * count
-            out[w["name"]] = values.reshape(shape)
-    if offset != len(data):
-        raise ValueError(f"{weights_bin}: {len(data)} bytes, the manifest describes {offset}")
-    return out
+    return decode_weights(json.loads(model_json.read_text())["weightsManifest"], weights_bin.read_bytes())
 
 
 def _pads(kernel: int, stride: int) -> list[int]:

@@ -24,7 +24,6 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,18 +31,14 @@ OUT = ROOT / "tests" / "data" / "faceres_reference.json"
 sys.path.insert(0, str(ROOT / "models"))
 sys.path.insert(0, str(ROOT / "tools"))
 from agegender_reference import CROPS  # noqa: E402
+from agegender_reference import crop_input as square_crop  # noqa: E402
 from convert_faceres import CAFFE_MEAN_BGR, SIZE  # noqa: E402
 from fetch import download_tarball  # noqa: E402
 
 
 def crop_input(photo: str, x: int, y: int, w: int, h: int, mirrored: bool, size: int) -> np.ndarray:
     """BGR uint8 size x size: the box padded (black) to a centred square, INTER_AREA to size."""
-    image = cv2.imread(str(ROOT / "tests" / "fixtures" / photo), cv2.IMREAD_COLOR)[y:y + h, x:x + w]
-    side = max(w, h)
-    top, left = (side - h) // 2, (side - w) // 2
-    square = cv2.copyMakeBorder(image, top, side - h - top, left, side - w - left, cv2.BORDER_CONSTANT, value=0)
-    bgr = cv2.resize(square, (size, size), interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(bgr[:, ::-1] if mirrored else bgr)
+    return square_crop(photo, x, y, w, h, mirrored, size, rgb=False)
 
 
 def inputs(size: int) -> list[tuple[dict, np.ndarray]]:

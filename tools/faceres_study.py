@@ -31,7 +31,9 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
+from agegender_study import fit_logistic, logit  # noqa: E402
+
 CACHE = ROOT / "build" / "faceres-study"
 MIN_CONFIDENCE = 0.8
 CHILD_BELOW = 13.0
@@ -96,24 +98,6 @@ def load(folder: Path, nets_dir: Path, variants: tuple = VARIANTS) -> dict[str, 
     CACHE.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **data)
     return data
-
-
-def logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-7, 1 - 1e-7)
-    return np.log(p / (1 - p))
-
-
-def fit_logistic(x: np.ndarray, y: np.ndarray, iterations: int = 50) -> np.ndarray:
-    """Maximum-likelihood logistic regression (Newton, a small ridge); x has a constant column."""
-    w = np.zeros(x.shape[1])
-    for _ in range(iterations):
-        q = 1 / (1 + np.exp(-np.clip(x @ w, -500, 500)))
-        hessian = (x * (q * (1 - q))[:, None]).T @ x + 1e-4 * np.eye(len(w))
-        step = np.linalg.solve(hessian, x.T @ (q - y) + 1e-4 * w)
-        w -= step
-        if np.abs(step).max() < 1e-9:
-            break
-    return w
 
 
 def sources(d: dict, variant: str) -> dict[str, np.ndarray]:
