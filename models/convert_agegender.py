@@ -92,6 +92,20 @@ class _Graph:
         self.nodes.append(self.helper.make_node(op_type, inputs, [name], name=name, **attrs))
         return name
 
+    def model(self, title: str, input_shape: list, output: str, output_shape: list, producer: str, doc: str):
+        """The checked ONNX model of the nodes so far, from tensor `input` to tensor `output`."""
+        from onnx import TensorProto, checker
+
+        h = self.helper
+        graph = h.make_graph(self.nodes, title, [h.make_tensor_value_info("input", TensorProto.FLOAT, input_shape)],
+                             [h.make_tensor_value_info(output, TensorProto.FLOAT, output_shape)], self.inits)
+        model = h.make_model(graph, opset_imports=[h.make_opsetid("", OPSET)],
+                             producer_name=f"faceread {producer}", producer_version="1")
+        model.ir_version = IR_VERSION
+        model.doc_string = doc
+        checker.check_model(model)
+        return model
+
 
 def _same_pads(size: int, kernel: int, stride: int) -> list[int]:
     """ONNX pads [top, left, bottom, right] for TF 'same' on a square input."""
@@ -138,8 +152,6 @@ def _main_block(g: _Graph, x: str, w: dict, prefix: str, size: int) -> str:
 
 def build(weights: dict[str, np.ndarray], divisor: float = DIVISOR):
     """The ONNX model for the weights (see the module docstring for its input and output)."""
-    from onnx import TensorProto, checker, helper
-
     g = _Graph()
     x = g.op("Sub", ["input", g.const("mean_rgb", np.array(MEAN_RGB, np.float32).reshape(1, 3, 1, 1))], "centred")
     x = g.op("Mul", [x, g.const("inv_divisor", np.array(1.0 / divisor, np.float32))], "normalised")
@@ -157,18 +169,10 @@ def build(weights: dict[str, np.ndarray], divisor: float = DIVISOR):
                            g.const("fc/gender/B", weights["fc/gender/bias"])], "gender_logits")
     gender = g.op("Softmax", [logits], "gender", axis=1)
     g.op("Concat", [age, gender], "age_gender", axis=1)
-    graph = helper.make_graph(
-        g.nodes, "face-api.js AgeGenderNet (TinyXception)",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, SIZE, SIZE])],
-        [helper.make_tensor_value_info("age_gender", TensorProto.FLOAT, [1, 3])],
-        g.inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="faceread models/convert_agegender.py", producer_version="1")
-    model.ir_version = IR_VERSION
-    model.doc_string = ("face-api.js AgeGenderNet weights (MIT; @vladmandic/face-api 1.7.15). "
-                        "Input [1,3,112,112] RGB 0-255; output (age years, p(male), p(female)).")
-    checker.check_model(model)
-    return model
+    return g.model("face-api.js AgeGenderNet (TinyXception)", [1, 3, SIZE, SIZE], "age_gender", [1, 3],
+                   "models/convert_agegender.py",
+                   "face-api.js AgeGenderNet weights (MIT; @vladmandic/face-api 1.7.15). "
+                   "Input [1,3,112,112] RGB 0-255; output (age years, p(male), p(female)).")
 
 
 def convert(weights_bin: Path, weights_manifest: Path, out: Path) -> bytes:

@@ -36,12 +36,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-from convert_agegender import decode_weights  # models/ is on the path: this runs as a script from there
+from convert_agegender import _Graph, decode_weights  # models/ is on the path: run as a script from there
 
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)  # Keras "caffe" mode, BGR
 SIZE = 224
-OPSET = 13
-IR_VERSION = 7
 
 
 def load_weights(model_json: Path, weights_bin: Path) -> dict[str, np.ndarray]:
@@ -55,26 +53,18 @@ def _pads(kernel: int, stride: int) -> list[int]:
     return [total // 2, total // 2, total - total // 2, total - total // 2]
 
 
-class _Chain:
+class _Chain(_Graph):
     """Walks the tf.js nodes in order and appends ONNX nodes; the tensor in flight is `self.x`."""
 
     def __init__(self, weights: dict[str, np.ndarray], fp16: bool) -> None:
-        from onnx import helper, numpy_helper
-
-        self.helper, self.numpy_helper = helper, numpy_helper
+        super().__init__()
         self.w, self.fp16 = weights, fp16
-        self.nodes: list = []
-        self.inits: list = []
         self.pending: dict | None = None  # a convolution waiting for its batch-norm Mul / Add
 
     def const(self, name: str, array: np.ndarray, exact: bool = False) -> str:
         """An initialiser; float16 under --fp16 unless `exact` (means, clip bounds)."""
         dtype = np.float16 if self.fp16 and not exact else np.float32
         self.inits.append(self.numpy_helper.from_array(np.ascontiguousarray(array, dtype), name))
-        return name
-
-    def op(self, op_type: str, inputs: list[str], name: str, **attrs: object) -> str:
-        self.nodes.append(self.helper.make_node(op_type, inputs, [name], name=name, **attrs))
         return name
 
     def flush(self) -> None:
@@ -116,7 +106,6 @@ class _Chain:
 
 def build(model_json: Path, weights: dict[str, np.ndarray], fp16: bool = False):
     """The ONNX model for the graph and weights (see the module docstring for its input and output)."""
-    from onnx import TensorProto, checker, helper
 
     nodes = json.loads(model_json.read_text())["modelTopology"]["node"]
     g = _Chain(weights, fp16)
@@ -161,19 +150,10 @@ def build(model_json: Path, weights: dict[str, np.ndarray], fp16: bool = False):
     years = g.const("years", np.arange(100, dtype=np.float32).reshape(100, 1), exact=True)
     age = g.op("MatMul", [age_probs, years], "age")
     g.op("Concat", [logit, age], "gender_age", axis=1)
-    graph = helper.make_graph(
-        g.nodes, "HSE FaceRes (MobileNet-v1)",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, SIZE, SIZE])],
-        [helper.make_tensor_value_info("gender_age", TensorProto.FLOAT, [1, 2])],
-        g.inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="faceread models/convert_faceres.py", producer_version="1")
-    model.ir_version = IR_VERSION
-    model.doc_string = ("HSE FaceRes weights (Apache-2.0, A. Savchenko; tf.js by V. Mandic, MIT), modified: "
-                        "batch-norm folded, NCHW. Input [N,3,S,S] BGR 0-255, S a multiple of 32 (224 trained); "
-                        "output (male logit, expected age).")
-    checker.check_model(model)
-    return model
+    return g.model("HSE FaceRes (MobileNet-v1)", [1, 3, SIZE, SIZE], "gender_age", [1, 2], "models/convert_faceres.py",
+                   "HSE FaceRes weights (Apache-2.0, A. Savchenko; tf.js by V. Mandic, MIT), modified: batch-norm "
+                   "folded, NCHW. Input [N,3,S,S] BGR 0-255, S a multiple of 32 (224 trained); output (male logit, "
+                   "expected age).")
 
 
 def convert(model_json: Path, weights_bin: Path, out: Path, fp16: bool = False) -> bytes:
