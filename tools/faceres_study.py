@@ -87,6 +87,8 @@ def compute(folder: Path, nets_dir: Path, variants: tuple, border: int = 60) -> 
 
 
 def load(folder: Path, nets_dir: Path, variants: tuple = VARIANTS) -> dict[str, np.ndarray]:
+    # Keyed by the labels, the FaceRes files and the variants, as tools/agegender_study.py's cache: delete
+    # build/faceres-study/ after a detector, chip or shipped-net change.
     digest = hashlib.sha256((folder / "labels.csv").read_bytes())
     for f in sorted({v[1] for v in variants}):
         digest.update((nets_dir / f).read_bytes())
