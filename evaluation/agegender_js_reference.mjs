@@ -3,20 +3,11 @@
 // argv[2] is the unpacked npm package's folder. Not needed to build or test faceread.
 import fs from 'fs';
 import path from 'path';
-import { pathToFileURL } from 'url';
+import { loadFaceApi } from './tfjs_node.mjs';
 
 const pkg = process.argv[2];
-// The ESM bundle imports Node's `util` through a browser stub; give it the real module.
-let src = fs.readFileSync(path.join(pkg, 'dist', 'face-api.esm.js'), 'utf8');
-const stub = 'this.util=AR(),';
-if (!src.includes(stub)) throw new Error('face-api.esm.js changed: update the util shim');
-src = "import * as __nodeUtil from 'util';\n" + src.replace(stub, 'this.util=__nodeUtil,');
-const shimmed = path.join(pkg, 'dist', 'face-api.shimmed.mjs');
-fs.writeFileSync(shimmed, src);
-const faceapi = await import(pathToFileURL(shimmed).href);
+const faceapi = await loadFaceApi(pkg);
 const tf = faceapi.tf;
-await tf.setBackend('cpu');
-await tf.ready();
 const manifest = JSON.parse(fs.readFileSync(path.join(pkg, 'model', 'age_gender_model-weights_manifest.json')));
 const bin = fs.readFileSync(path.join(pkg, 'model', 'age_gender_model.bin'));
 const weights = tf.io.decodeWeights(bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength),

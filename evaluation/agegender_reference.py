@@ -38,14 +38,18 @@ CROPS = [("astronaut.png", 180, 58, 92, 119, False), ("astronaut.png", 180, 58, 
          ("camera.png", 198, 114, 58, 85, False), ("chelsea.png", 13, 1, 254, 294, False)]
 
 
-def crop_input(photo: str, x: int, y: int, w: int, h: int, mirrored: bool) -> np.ndarray:
-    """RGB uint8 112x112: the box padded (black) to a centred square, INTER_AREA to 112."""
+def crop_input(photo: str, x: int, y: int, w: int, h: int, mirrored: bool, size: int = SIZE,
+               rgb: bool = True) -> np.ndarray:
+    """RGB (or BGR) uint8 size x size: the box padded (black) to a centred square, INTER_AREA to size.
+
+    tools/faceres_reference.py takes BGR at 224 from here too."""
     image = cv2.imread(str(ROOT / "tests" / "fixtures" / photo), cv2.IMREAD_COLOR)[y:y + h, x:x + w]
     side = max(w, h)
     top, left = (side - h) // 2, (side - w) // 2
     square = cv2.copyMakeBorder(image, top, side - h - top, left, side - w - left, cv2.BORDER_CONSTANT, value=0)
-    rgb = cv2.resize(square, (SIZE, SIZE), interpolation=cv2.INTER_AREA)[:, :, ::-1]
-    return np.ascontiguousarray(rgb[:, ::-1] if mirrored else rgb)
+    out = cv2.resize(square, (size, size), interpolation=cv2.INTER_AREA)
+    out = out[:, :, ::-1] if rgb else out
+    return np.ascontiguousarray(out[:, ::-1] if mirrored else out)
 
 
 def inputs() -> list[tuple[dict, np.ndarray]]:

@@ -38,10 +38,10 @@ OPSET = 13
 IR_VERSION = 7
 
 
-def load_weights(weights_bin: Path, weights_manifest: Path) -> dict[str, np.ndarray]:
-    """The tf.js weights by name, dequantised to float32 in their TF layouts (HWIO, depthwise HWC1)."""
-    groups = json.loads(weights_manifest.read_text())
-    data = weights_bin.read_bytes()
+def decode_weights(groups: list[dict], data: bytes) -> dict[str, np.ndarray]:
+    """tf.js weights by name, as tf.io.decodeWeights gives them: float32 (uint8- or float16-quantised
+    tensors dequantised), int32 as stored; in their TF layouts (HWIO, depthwise HWC1).
+    models/convert_faceres.py decodes its graph model's weights with this too."""
     out: dict[str, np.ndarray] = {}
     offset = 0
     for group in groups:
@@ -49,21 +49,29 @@ def load_weights(weights_bin: Path, weights_manifest: Path) -> dict[str, np.ndar
             shape = [int(s) for s in w["shape"]]
             count = int(np.prod(shape))
             quant = w.get("quantization")
-            if quant:
-                if quant["dtype"] != "uint8":
-                    raise ValueError(f"{w['name']}: unsupported quantisation {quant['dtype']}")
+            if quant and quant["dtype"] == "uint8":
                 q = np.frombuffer(data, np.uint8, count, offset)
                 offset += count
                 values = (q.astype(np.float64) * quant["scale"] + quant["min"]).astype(np.float32)
-            else:
-                if w["dtype"] != "float32":
-                    raise ValueError(f"{w['name']}: unsupported dtype {w['dtype']}")
-                values = np.frombuffer(data, "<f4", count, offset).astype(np.float32)
+            elif quant and quant["dtype"] == "float16":
+                values = np.frombuffer(data, "<f2", count, offset).astype(np.float32)
+                offset += 2 * count
+            elif quant:
+                raise ValueError(f"{w['name']}: unsupported quantisation {quant['dtype']}")
+            elif w["dtype"] in ("float32", "int32"):
+                values = np.frombuffer(data, "<f4" if w["dtype"] == "float32" else "<i4", count, offset)
                 offset += 4 * count
+            else:
+                raise ValueError(f"{w['name']}: unsupported dtype {w['dtype']}")
             out[w["name"]] = values.reshape(shape)
     if offset != len(data):
-        raise ValueError(f"{weights_bin}: {len(data)} bytes, the manifest describes {offset}")
+        raise ValueError(f"{len(data)} bytes of weights, the manifest describes {offset}")
     return out
+
+
+def load_weights(weights_bin: Path, weights_manifest: Path) -> dict[str, np.ndarray]:
+    """The AgeGenderNet's weights from its .bin and weights manifest."""
+    return decode_weights(json.loads(weights_manifest.read_text()), weights_bin.read_bytes())
 
 
 class _Graph:
@@ -83,6 +91,20 @@ class _Graph:
     def op(self, op_type: str, inputs: list[str], name: str, **attrs: object) -> str:
         self.nodes.append(self.helper.make_node(op_type, inputs, [name], name=name, **attrs))
         return name
+
+    def model(self, title: str, input_shape: list, output: str, output_shape: list, producer: str, doc: str):
+        """The checked ONNX model of the nodes so far, from tensor `input` to tensor `output`."""
+        from onnx import TensorProto, checker
+
+        h = self.helper
+        graph = h.make_graph(self.nodes, title, [h.make_tensor_value_info("input", TensorProto.FLOAT, input_shape)],
+                             [h.make_tensor_value_info(output, TensorProto.FLOAT, output_shape)], self.inits)
+        model = h.make_model(graph, opset_imports=[h.make_opsetid("", OPSET)],
+                             producer_name=f"faceread {producer}", producer_version="1")
+        model.ir_version = IR_VERSION
+        model.doc_string = doc
+        checker.check_model(model)
+        return model
 
 
 def _same_pads(size: int, kernel: int, stride: int) -> list[int]:
@@ -130,8 +152,6 @@ def _main_block(g: _Graph, x: str, w: dict, prefix: str, size: int) -> str:
 
 def build(weights: dict[str, np.ndarray], divisor: float = DIVISOR):
     """The ONNX model for the weights (see the module docstring for its input and output)."""
-    from onnx import TensorProto, checker, helper
-
     g = _Graph()
     x = g.op("Sub", ["input", g.const("mean_rgb", np.array(MEAN_RGB, np.float32).reshape(1, 3, 1, 1))], "centred")
     x = g.op("Mul", [x, g.const("inv_divisor", np.array(1.0 / divisor, np.float32))], "normalised")
@@ -149,18 +169,10 @@ def build(weights: dict[str, np.ndarray], divisor: float = DIVISOR):
                            g.const("fc/gender/B", weights["fc/gender/bias"])], "gender_logits")
     gender = g.op("Softmax", [logits], "gender", axis=1)
     g.op("Concat", [age, gender], "age_gender", axis=1)
-    graph = helper.make_graph(
-        g.nodes, "face-api.js AgeGenderNet (TinyXception)",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, SIZE, SIZE])],
-        [helper.make_tensor_value_info("age_gender", TensorProto.FLOAT, [1, 3])],
-        g.inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="faceread models/convert_agegender.py", producer_version="1")
-    model.ir_version = IR_VERSION
-    model.doc_string = ("face-api.js AgeGenderNet weights (MIT; @vladmandic/face-api 1.7.15). "
-                        "Input [1,3,112,112] RGB 0-255; output (age years, p(male), p(female)).")
-    checker.check_model(model)
-    return model
+    return g.model("face-api.js AgeGenderNet (TinyXception)", [1, 3, SIZE, SIZE], "age_gender", [1, 3],
+                   "models/convert_agegender.py",
+                   "face-api.js AgeGenderNet weights (MIT; @vladmandic/face-api 1.7.15). "
+                   "Input [1,3,112,112] RGB 0-255; output (age years, p(male), p(female)).")
 
 
 def convert(weights_bin: Path, weights_manifest: Path, out: Path) -> bytes:
