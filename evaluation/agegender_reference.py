@@ -40,9 +40,7 @@ CROPS = [("astronaut.png", 180, 58, 92, 119, False), ("astronaut.png", 180, 58, 
 
 def crop_input(photo: str, x: int, y: int, w: int, h: int, mirrored: bool, size: int = SIZE,
                rgb: bool = True) -> np.ndarray:
-    """RGB (or BGR) uint8 size x size: the box padded (black) to a centred square, INTER_AREA to size.
-
-    tools/faceres_reference.py takes BGR at 224 from here too."""
+    """RGB (or BGR) uint8 size x size: the box padded (black) to a centred square, INTER_AREA to size."""
     image = cv2.imread(str(ROOT / "tests" / "fixtures" / photo), cv2.IMREAD_COLOR)[y:y + h, x:x + w]
     side = max(w, h)
     top, left = (side - h) // 2, (side - w) // 2

@@ -40,8 +40,7 @@ IR_VERSION = 7
 
 def decode_weights(groups: list[dict], data: bytes) -> dict[str, np.ndarray]:
     """tf.js weights by name, as tf.io.decodeWeights gives them: float32 (uint8- or float16-quantised
-    tensors dequantised), int32 as stored; in their TF layouts (HWIO, depthwise HWC1).
-    models/convert_faceres.py decodes its graph model's weights with this too."""
+    tensors dequantised), int32 as stored; in their TF layouts (HWIO, depthwise HWC1)."""
     out: dict[str, np.ndarray] = {}
     offset = 0
     for group in groups:

@@ -12,10 +12,7 @@ Files already present with the right hash are left alone, so this is cheap to
 re-run. Stdlib only (the converters need numpy and onnx, requirements-build.txt,
 and are run with this interpreter only when their output is missing).
 
-Usage: python models/fetch.py [--dest DIR] [--check] [--section candidates]
-
-`--section candidates` builds the nets the manifest lists as candidates (measured, not shipped:
-tools/faceres_study.py) instead of the shipped ones, e.g. into build/candidates.
+Usage: python models/fetch.py [--dest DIR] [--check]
 """
 
 from __future__ import annotations
@@ -45,9 +42,9 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def wanted_files(manifest: dict, section: str = "nets") -> list[dict]:
-    """Every file entry of every net in a section of the manifest (`nets`: shipped; `candidates`: studied only)."""
-    return [f for net in manifest[section].values() for f in net["files"].values()]
+def wanted_files(manifest: dict) -> list[dict]:
+    """Every file entry of every net in the manifest."""
+    return [f for net in manifest["nets"].values() for f in net["files"].values()]
 
 
 def is_valid(path: Path, entry: dict) -> bool:
@@ -145,24 +142,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dest", type=Path, default=HERE, help="where the weights go (default: models/)")
     parser.add_argument("--check", action="store_true", help="only verify, download nothing")
-    parser.add_argument("--section", default="nets", choices=("nets", "candidates"),
-                        help="the shipped nets (default) or the studied candidates")
     args = parser.parse_args(argv)
     manifest = json.loads((HERE / "manifest.json").read_text())
     dest = args.dest.resolve()
     if not args.check:
         dest.mkdir(parents=True, exist_ok=True)
 
-    wanted = wanted_files(manifest, args.section)
-    missing = [f for f in wanted if not is_valid(dest / f["name"], f)]
+    missing = [f for f in wanted_files(manifest) if not is_valid(dest / f["name"], f)]
     if args.check:
         for f in missing:
             print(f"missing or corrupt: {dest / f['name']} (run `make models`)", file=sys.stderr)
         if not missing:
-            print(f"models: all {len(wanted)} files in {dest} match the manifest's size and sha256")
+            print(f"models: all {len(wanted_files(manifest))} files in {dest} match the manifest's size and sha256")
         return 1 if missing else 0
     if not missing:
-        print(f"models: all {len(wanted)} files present and verified in {dest}")
+        print(f"models: all {len(wanted_files(manifest))} files present and verified in {dest}")
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         for package in sorted({f["package"] for f in missing}):

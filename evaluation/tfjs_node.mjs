@@ -1,5 +1,5 @@
 // tf.js (CPU backend) from the @vladmandic/face-api bundle, under node: shared by the one-off reference
-// recorders (tools/agegender_js_reference.mjs, tools/faceres_js_reference.mjs). `pkg` is the unpacked npm
+// recorders (evaluation/agegender_js_reference.mjs). `pkg` is the unpacked npm
 // package's folder. Not needed to build or test faceread.
 import fs from 'fs';
 import path from 'path';
