@@ -1,0 +1,162 @@
+"""The folder form of `python -m handler`: many photos on this machine, in N processes, resumable.
+
+Each photo goes through the one per-photo flow (handler/__main__.py's analyze_file, i.e. the service's
+analyze_bytes) with the options the command line gave. Worker processes are spawned, not forked: each
+imports handler (which loads and warms every net once) in a fresh interpreter, so no OpenMP or OpenCV
+thread pool is inherited half-alive from the parent. The parent alone writes the results, one whole
+line per photo, in the photos' sorted order whatever order the workers finish in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from bulk.photos import NotFound, Photo, find_photos
+from bulk.progress import Progress
+from bulk.results import LineWriter, read_results, write_csv
+from handler.errors import RequestError
+from handler.options import Options
+
+DEFAULT_JSONL = Path("faceread.jsonl")
+_worker: dict = {}
+
+
+def image_path(out_dir: Path, photo: Photo, redacted: bool) -> Path:
+    """Where a photo's drawn image goes: its place in the input tree, under out_dir, named as the
+    upload triggers name theirs."""
+    return out_dir / (photo.mirror + (".redacted.jpg" if redacted else ".annotated.jpg"))
+
+
+def analyze_photo(photo: Photo, opts: Options, out_dir: Path | None, redacted: bool) -> dict:
+    """One photo's result line: its key, size and mtime, then the API's result or its error."""
+    from handler.__main__ import analyze_file
+
+    head = {"path": photo.key, "size": photo.size, "mtime": photo.mtime}
+    try:
+        outcome = analyze_file(Path(photo.path), opts)
+    except OSError as exc:
+        return {**head, "error": {"code": "unreadable_file", "message": f"{exc.strerror or exc}"}}
+    except RequestError as error:
+        return {**head, **error.to_dict()}
+    except Exception as exc:  # noqa: BLE001 - one photo's surprise must not end a run of thousands
+        return {**head, "error": {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"}}
+    if out_dir is not None:
+        target = image_path(out_dir, photo, redacted)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_bytes(outcome.redacted_jpeg if redacted else outcome.annotated_jpeg)
+        os.replace(tmp, target)  # an image under its name is always whole
+    return {**head, **outcome.result}
+
+
+def _is_done(photo: Photo, line: dict | None, out_dir: Path | None, redacted: bool) -> bool:
+    """Already in the results, unchanged, and with its image when --out-dir asks for one."""
+    if line is None or (line.get("size"), line.get("mtime")) != (photo.size, photo.mtime):
+        return False
+    return out_dir is None or "error" in line or image_path(out_dir, photo, redacted).exists()
+
+
+def _init_worker(opts: Options, out_dir: Path | None, redacted: bool, threads: int, parent: int) -> None:
+    import logging
+
+    import cv2
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the run; a worker's traceback is noise
+    cv2.setNumThreads(threads)  # N processes share the cores: one pool of `cores` threads each would fight
+    for handler in logging.getLogger("faceread").handlers:  # stdout is the parent's; logs go to stderr
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(sys.stderr)
+    _worker.update(opts=opts, out_dir=out_dir, redacted=redacted)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A killed parent can't stop its pool: each worker leaves by itself within a second instead of idling."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
+
+
+def _work(item: tuple[int, Photo]) -> tuple[int, dict]:
+    index, photo = item
+    return index, analyze_photo(photo, _worker["opts"], _worker["out_dir"], _worker["redacted"])
+
+
+def _results(todo: list[Photo], opts: Options, out_dir: Path | None, redacted: bool, jobs: int) -> Iterator[dict]:
+    """Each photo's line, in `todo`'s order: in this process for one job, else from `jobs` spawned workers."""
+    if jobs == 1:
+        for photo in todo:
+            yield analyze_photo(photo, opts, out_dir, redacted)
+        return
+    os.environ.setdefault("LOG_LEVEL", "WARNING")  # N workers' start-up lines would bury the progress bar
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(jobs, _init_worker, (opts, out_dir, redacted, threads, os.getpid())) as pool:
+        waiting: dict[int, dict] = {}
+        written = 0
+        for index, line in pool.imap_unordered(_work, enumerate(todo)):
+            waiting[index] = line
+            while written in waiting:  # in order: a fast photo waits for the slower ones sorted before it
+                yield waiting.pop(written)
+                written += 1
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # a kill (SIGTERM) ends the run as Ctrl-C does: whole lines, the CSV, a summary
+
+
+def run(parser: argparse.ArgumentParser, args: argparse.Namespace, opts: Options) -> int:
+    """Analyse every photo the paths name that the results don't hold yet; 0 if none failed, 1 if any did,
+    130 if stopped (re-run to go on)."""
+    jobs = args.jobs if args.jobs is not None else os.cpu_count() or 1
+    if jobs < 1:
+        parser.error("--jobs N needs N >= 1")
+    jsonl = args.jsonl or DEFAULT_JSONL
+    redacted = args.redacted is not None
+    try:
+        photos = find_photos(args.paths, jsonl.resolve().parent, skip=args.out_dir)
+    except NotFound as missing:
+        parser.error(f"{missing}: no such file or folder (nor a glob that matches one)")
+    if not photos:
+        parser.error(f"no photos in {', '.join(args.paths)}")
+    results = read_results(jsonl)
+    todo = [p for p in photos if not _is_done(p, results.get(p.key), args.out_dir, redacted)]
+    skipped = len(photos) - len(todo)
+    jobs = max(1, min(jobs, len(todo)))
+    print(f"{len(photos):,} photos: {len(todo):,} to analyse in {jobs} process{'es' if jobs > 1 else ''}"
+          + (f", {skipped:,} skipped (already in {jsonl})" if skipped else ""), file=sys.stderr)
+    signal.signal(signal.SIGTERM, _stop)
+    progress, writer, stopped, started = Progress(len(todo)), LineWriter(jsonl), False, time.monotonic()
+    try:
+        for line in _results(todo, opts, args.out_dir, redacted, jobs):
+            writer.write(line)
+            results[line["path"]] = line
+            progress.update(len(line.get("faces", [])))
+    except KeyboardInterrupt:
+        stopped = True
+    finally:
+        writer.close()
+        progress.close()
+    elapsed = time.monotonic() - started
+    lines = [results[p.key] for p in photos if p.key in results]
+    if args.csv:
+        write_csv(args.csv, lines)
+    summary = {"photos": len(photos), "done": progress.done, "skipped": skipped,
+               "failed": sum("error" in line for line in lines), "faces": progress.faces,
+               "seconds": round(elapsed, 2), "photos_per_second": round(progress.done / elapsed, 2) if elapsed else 0,
+               "jobs": jobs, "jsonl": str(jsonl), "stopped": stopped}
+    print(f"{progress.done:,} analysed in {elapsed:.1f} s ({summary['photos_per_second']}/s), {progress.faces:,} "
+          f"faces; {summary['failed']:,} of {len(photos):,} photos failed (see their error lines); results in "
+          f"{jsonl}" + (f", table in {args.csv}" if args.csv else "")
+          + ("; stopped: run the same command again to go on" if stopped else ""), file=sys.stderr)
+    print(json.dumps(summary))
+    return 130 if stopped else 1 if summary["failed"] else 0
