@@ -33,9 +33,14 @@ def _walk(folder: Path, skip: Path | None) -> list[Path]:
     """Image files under `folder`, hidden files and folders and the `skip` folder (our own output) left out."""
     found = []
     for top, dirs, files in os.walk(folder):
-        dirs[:] = [d for d in dirs if not d.startswith(".") and (skip is None or Path(top, d).resolve() != skip)]
+        dirs[:] = [d for d in dirs if not d.startswith(".") and (skip is None or _absolute(Path(top, d)) != skip)]
         found += [Path(top, f) for f in files if not f.startswith(".") and Path(f).suffix.lower() in EXTENSIONS]
     return found
+
+
+def _absolute(path: Path) -> Path:
+    """Absolute and normalised, but symlinks kept: a linked photo is named where it was found."""
+    return Path(os.path.abspath(path))
 
 
 def _key(path: Path, base: Path) -> str:
@@ -51,24 +56,23 @@ def find_photos(paths: list[str], base: Path, skip: Path | None = None) -> list[
     """
     files: dict[Path, None] = {}
     roots = []
-    skip = skip.resolve() if skip else None
+    skip = _absolute(skip) if skip else None
     for arg in paths:
-        path = Path(arg)
+        path = _absolute(Path(arg))
         if path.is_dir():
-            roots.append(path.resolve())
-            files.update(dict.fromkeys(p.resolve() for p in _walk(path, skip)))
+            roots.append(path)
+            files.update(dict.fromkeys(map(_absolute, _walk(path, skip))))
         elif path.exists():
-            files[path.resolve()] = None
-            roots.append(path.resolve().parent)
+            files[path] = None
+            roots.append(path.parent)
         elif glob.has_magic(arg) and (matches := sorted(glob.glob(arg, recursive=True))):
-            for match in map(Path, matches):
-                found = _walk(match, skip) if match.is_dir() else [match]
-                files.update(dict.fromkeys(p.resolve() for p in found))
-                roots.append(match.resolve() if match.is_dir() else match.resolve().parent)
+            for match in map(_absolute, map(Path, matches)):
+                files.update(dict.fromkeys(map(_absolute, _walk(match, skip)) if match.is_dir() else [match]))
+                roots.append(match if match.is_dir() else match.parent)
         else:
             raise NotFound(arg)
-    common = Path(os.path.commonpath(roots)) if roots else base
-    base = base.resolve()
+    common = Path(os.path.commonpath(roots))
+    base = _absolute(base)
     photos = []
     for path in files:
         try:
