@@ -94,8 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("name a photo, a folder or a glob")
     try:
         opts = cli_options(args)
-    except RequestError as error:
-        parser.error(error.message)
+    except RequestError as error:  # a bad option value: the API's 400 body, as for a bad photo
+        print(json.dumps(error.to_dict()), file=sys.stderr)
+        return 1
     if is_folder_form(args):
         if args.out is not None:
             parser.error("--out names one photo's image; with several photos use --out-dir")
