@@ -67,8 +67,8 @@ def test_a_nested_folder_gives_one_line_per_photo_a_row_per_face_and_mirrored_im
                                             "photos/trips/notes.jpg"]
     by_path = {r["path"]: r for r in results}
     assert by_path["photos/trips/notes.jpg"]["error"]["code"] == "invalid_image"
-    assert by_path["photos/trips/2020/cut.jpg"]["error"] == {"code": "invalid_image",
-                                                              "message": "truncated JPEG: the end of the image is missing"}
+    assert by_path["photos/trips/2020/cut.jpg"]["error"] == {
+        "code": "invalid_image", "message": "truncated JPEG: the end of the image is missing"}
     assert by_path["photos/trips/2019/beach/astronaut.avif"]["faces"][0]["gender"]["value"] == "female"
     group = by_path["photos/trips/2019/group6.jpg"]
     assert group["faces_detected"] == 6 and group["faces_analyzed"] == 5  # --max-faces as for one photo
