@@ -3,9 +3,10 @@
 steady in-process rate on the same photos (the service's analyze_bytes in a loop in one warm process).
 
 Two folders: 1,000 faces of ../shared/utkface-dev (200x200 chips, linked, not copied) and phone-size
-photos (the fixtures upscaled to 12 MP JPEGs, several copies each). Each figure is a whole command:
-`rate` is the run's own photos/s (workers' start-up included, the parent's import not), `wall` the
-whole process. Printed as a table; nothing asserts (the targets are beside the figures).
+photos (the fixtures upscaled to 12 MP JPEGs, several copies each). `photos/s` is the run's own rate
+(workers' start-up included, the parent's import not), `whole command` the same over the command's wall
+time, `CPU ms/photo` the CPU time of all its processes per photo (what a loaded machine can't blur).
+Printed as a table; nothing asserts (the targets are beside the figures).
 
     .venv/bin/python tools/bench_folder.py [--faces 1000] [--phone 40] [--jobs 1 2] [--runs 1]
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -33,10 +35,11 @@ files = sorted(p for p in pathlib.Path(sys.argv[1]).rglob("*") if p.is_file())
 opts = cli_options(build_parser().parse_args([sys.argv[1]]))   # what the folder form asks for: no image
 for path in files[:5]:
     analyze_file(path, opts)
-t = time.perf_counter()
+t, cpu = time.perf_counter(), time.process_time()
 for path in files:
     analyze_file(path, opts)
-print(json.dumps({"rate": len(files) / (time.perf_counter() - t)}))
+rate, cpu_ms = len(files) / (time.perf_counter() - t), (time.process_time() - cpu) * 1000 / len(files)
+print(json.dumps({"rate": rate, "cpu_ms": cpu_ms}))
 """
 
 
@@ -63,21 +66,27 @@ def env() -> dict[str, str]:
     return {**os.environ, "LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
 
 
-def in_process(folder: Path) -> float:
+def in_process(folder: Path) -> tuple[float, float, float]:
+    """(steady photos/s, the same, CPU ms per photo) of the per-photo flow in a loop in one warm process."""
     out = subprocess.run([sys.executable, "-c", IN_PROCESS, str(folder)], cwd=ROOT, env=env(),
                          capture_output=True, text=True, check=True).stdout
-    return json.loads(out.splitlines()[-1])["rate"]
+    result = json.loads(out.splitlines()[-1])
+    return result["rate"], result["rate"], result["cpu_ms"]
 
 
-def folder_run(folder: Path, jobs: int, scratch: Path) -> tuple[float, float]:
-    """(the run's photos/s, photos per second of the whole process) for one fresh run."""
+def folder_run(folder: Path, jobs: int, scratch: Path) -> tuple[float, float, float]:
+    """(the run's photos/s, photos/s of the whole command, CPU ms per photo of the whole command, workers
+    included) for one fresh run. The CPU time is what a loaded machine can't blur: on a shared machine
+    (Linux's autogroup gives each session one share whatever its process count) N jobs get no more
+    wall-clock time than one."""
     jsonl = scratch / f"run-{jobs}-{time.monotonic_ns()}.jsonl"
-    t = time.perf_counter()
+    t, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run([sys.executable, "-m", "handler", str(folder), "--jsonl", str(jsonl), "--jobs", str(jobs)],
                          cwd=ROOT, env=env(), capture_output=True, text=True)
-    wall = time.perf_counter() - t
+    wall, after = time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN)
     summary = json.loads(out.stdout.splitlines()[-1])
-    return summary["photos_per_second"], summary["photos"] / wall
+    cpu = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) * 1000 / summary["photos"]
+    return summary["photos_per_second"], summary["photos"] / wall, cpu
 
 
 def main() -> int:
@@ -98,20 +107,21 @@ def main() -> int:
             make_phone(scratch / "phone", args.phone)
             folders[f"{args.phone} phone photos, 12 MP"] = scratch / "phone"
         for name, folder in folders.items():
-            base = statistics.median(in_process(folder) for _ in range(args.runs))
-            rows.append([name, "in-process steady", f"{base:.2f}", "", "", ""])
+            runs = [in_process(folder) for _ in range(args.runs)]
+            base, base_cpu = statistics.median(r[0] for r in runs), statistics.median(r[2] for r in runs)
+            rows.append([name, "in-process steady", f"{base:.2f}", "", f"{base_cpu:.0f}", "", ""])
             one = None
             for jobs in args.jobs:
                 runs = [folder_run(folder, jobs, scratch) for _ in range(args.runs)]
-                rate, wall = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+                rate, wall, cpu = (statistics.median(r[i] for r in runs) for i in range(3))
                 one = rate if jobs == 1 else one
                 scaling = f"{rate / one / jobs:.2f}" if one and jobs > 1 else ""
-                rows.append([name, f"--jobs {jobs}", f"{rate:.2f}", f"{wall:.2f}", f"{base / rate:.2f}"
-                             if jobs == 1 else "", scaling])
+                rows.append([name, f"--jobs {jobs}", f"{rate:.2f}", f"{wall:.2f}", f"{cpu:.0f}",
+                             f"{base / rate:.2f}" if jobs == 1 else "", scaling])
     load = os.getloadavg()
     print(f"python -m handler FOLDER: photos/s; {os.cpu_count()} cores; load average {load[0]:.1f} at the end; "
           f"medians of {args.runs} run(s)")
-    header = ["folder", "how", "photos/s", "whole process", "steady/1 job (target <= 1.2)",
+    header = ["folder", "how", "photos/s", "whole command", "CPU ms/photo", "steady/1 job (target <= 1.2)",
               "N jobs / (N x 1 job) (target >= 0.8)"]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, ["-" * w for w in widths], *rows]:
