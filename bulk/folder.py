@@ -30,6 +30,11 @@ DEFAULT_JSONL = Path("faceread.jsonl")
 _worker: dict = {}
 
 
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity, which a container or taskset may narrow)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def image_path(out_dir: Path, photo: Photo, redacted: bool) -> Path:
     """Where a photo's drawn image goes: its place in the input tree, under out_dir, named as the
     upload triggers name theirs."""
@@ -98,7 +103,7 @@ def _results(todo: list[Photo], opts: Options, out_dir: Path | None, redacted: b
             yield analyze_photo(photo, opts, out_dir, redacted)
         return
     os.environ.setdefault("LOG_LEVEL", "WARNING")  # N workers' start-up lines would bury the progress bar
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    threads = max(1, cores() // jobs)
     context = multiprocessing.get_context("spawn")
     with context.Pool(jobs, _init_worker, (opts, out_dir, redacted, threads, os.getpid())) as pool:
         waiting: dict[int, dict] = {}
@@ -117,7 +122,7 @@ def _stop(signum: int, frame: object) -> None:
 def run(parser: argparse.ArgumentParser, args: argparse.Namespace, opts: Options) -> int:
     """Analyse every photo the paths name that the results don't hold yet; 0 if none failed, 1 if any did,
     130 if stopped (re-run to go on)."""
-    jobs = args.jobs if args.jobs is not None else os.cpu_count() or 1
+    jobs = cores() if args.jobs is None else args.jobs
     if jobs < 1:
         parser.error("--jobs N needs N >= 1")
     jsonl = args.jsonl or DEFAULT_JSONL
@@ -154,7 +159,7 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace, opts: Options
                "failed": sum("error" in line for line in lines), "faces": progress.faces,
                "seconds": round(elapsed, 2), "photos_per_second": round(progress.done / elapsed, 2) if elapsed else 0,
                "jobs": jobs, "jsonl": str(jsonl), "stopped": stopped}
-    print(f"{progress.done:,} analysed in {elapsed:.1f} s ({summary['photos_per_second']}/s), {progress.faces:,} "
+    print(f"{progress.done:,} done in {elapsed:.1f} s ({summary['photos_per_second']} photos/s), {progress.faces:,} "
           f"faces; {summary['failed']:,} of {len(photos):,} photos failed (see their error lines); results in "
           f"{jsonl}" + (f", table in {args.csv}" if args.csv else "")
           + ("; stopped: run the same command again to go on" if stopped else ""), file=sys.stderr)
