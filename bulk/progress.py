@@ -1,7 +1,8 @@
 """A folder run's progress on stderr: tqdm's bar on a terminal, a plain line every so often elsewhere.
 
 tqdm costs ~30 ms to import (after cv2 and numpy; docs/decisions.md), so it is imported only when
-stderr is a terminal: logs and pipes get plain lines, which tqdm's carriage returns would garble.
+stderr is a terminal: logs and pipes get plain lines, which tqdm's carriage returns would garble. It comes
+with requirements-dev.txt (`make install`), not requirements.txt, which Cloud Run's deploy installs.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ class Progress:
         self._next_plain = self._started + PLAIN_EVERY_S
         self._bar = None
         if total and stream.isatty():
-            from tqdm import tqdm
-
+            try:
+                from tqdm import tqdm
+            except ImportError:  # installed by `make install` (requirements-dev.txt); plain lines without it
+                return
             self._bar = tqdm(total=total, unit="photo", file=stream, dynamic_ncols=True, smoothing=0.05)
             self._bar.set_postfix(faces=0, refresh=False)
 
