@@ -17,7 +17,10 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Generator, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from bulk.photos import NotFound, Photo, find_photos
@@ -41,11 +44,16 @@ def image_path(out_dir: Path, photo: Photo, redacted: bool) -> Path:
     return out_dir / (photo.mirror + (".redacted.jpg" if redacted else ".annotated.jpg"))
 
 
+def _head(photo: Photo) -> dict:
+    """What a result line starts with: the photo's key, and the size and mtime a re-run compares."""
+    return {"path": photo.key, "size": photo.size, "mtime": photo.mtime}
+
+
 def analyze_photo(photo: Photo, opts: Options, out_dir: Path | None, redacted: bool) -> dict:
     """One photo's result line: its key, size and mtime, then the API's result or its error."""
     from handler.__main__ import analyze_file
 
-    head = {"path": photo.key, "size": photo.size, "mtime": photo.mtime}
+    head = _head(photo)
     try:
         outcome = analyze_file(Path(photo.path), opts)
     except OSError as exc:
@@ -91,9 +99,51 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(1)
 
 
-def _work(item: tuple[int, Photo]) -> tuple[int, dict]:
-    index, photo = item
-    return index, analyze_photo(photo, _worker["opts"], _worker["out_dir"], _worker["redacted"])
+def _work(item: tuple[int, Photo]) -> dict:
+    return analyze_photo(item[1], _worker["opts"], _worker["out_dir"], _worker["redacted"])
+
+
+def _one_pool(queue: deque, setup: tuple, jobs: int) -> Generator[tuple[int, dict], None, list]:
+    """Analyse the queued (index, photo) items in `jobs` spawned workers, yielding (index, line) as each
+    finishes; returns the items that were in flight if a worker died (a native crash, the OOM killer).
+
+    concurrent.futures rather than multiprocessing.Pool: Pool replaces a dead worker and waits for its
+    task's result forever; the executor breaks, so the run can go on. Only 2 x jobs photos are handed out
+    at a time, so a stop or a break has little in flight.
+    """
+    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+                               initargs=setup)
+    inflight: dict = {}
+    try:
+        while queue or inflight:
+            while queue and len(inflight) < 2 * jobs:
+                item = queue.popleft()
+                inflight[pool.submit(_work, item)] = item
+            for future in wait(inflight, return_when=FIRST_COMPLETED).done:
+                try:
+                    line = future.result()
+                except BrokenProcessPool:
+                    return list(inflight.values())
+                yield inflight.pop(future)[0], line
+        return []
+    finally:
+        # Stop at once, not after the photos in flight: no public way before Python 3.14's terminate_workers().
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _spawned(todo: list[Photo], setup: tuple, jobs: int) -> Iterator[tuple[int, dict]]:
+    """(index, line) for every photo, unordered. After a worker died, the photos it may have held are
+    redone one at a time, each in a pool of its own: the one that kills that too gets an error line."""
+    queue = deque(enumerate(todo))
+    while queue:
+        lost = yield from _one_pool(queue, setup, jobs)
+        for item in lost:
+            if (yield from _one_pool(deque([item]), setup, 1)):
+                yield item[0], {**_head(item[1]), "error": {
+                    "code": "internal_error", "message": "the process analysing this photo died (a crash in a "
+                                                         "decoder or a net, or out of memory)"}}
 
 
 def _results(todo: list[Photo], opts: Options, out_dir: Path | None, redacted: bool, jobs: int) -> Iterator[dict]:
@@ -103,16 +153,14 @@ def _results(todo: list[Photo], opts: Options, out_dir: Path | None, redacted: b
             yield analyze_photo(photo, opts, out_dir, redacted)
         return
     os.environ.setdefault("LOG_LEVEL", "WARNING")  # N workers' start-up lines would bury the progress bar
-    threads = max(1, cores() // jobs)
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(jobs, _init_worker, (opts, out_dir, redacted, threads, os.getpid())) as pool:
-        waiting: dict[int, dict] = {}
-        written = 0
-        for index, line in pool.imap_unordered(_work, enumerate(todo)):
-            waiting[index] = line
-            while written in waiting:  # in order: a fast photo waits for the slower ones sorted before it
-                yield waiting.pop(written)
-                written += 1
+    setup = (opts, out_dir, redacted, max(1, cores() // jobs), os.getpid())
+    waiting: dict[int, dict] = {}
+    written = 0
+    for index, line in _spawned(todo, setup, jobs):
+        waiting[index] = line
+        while written in waiting:  # in order: a fast photo waits for the slower ones sorted before it
+            yield waiting.pop(written)
+            written += 1
 
 
 def _stop(signum: int, frame: object) -> None:

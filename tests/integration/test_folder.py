@@ -18,7 +18,7 @@ from pathlib import Path
 
 import cv2
 from helpers import fixture_bytes, fixture_image
-from procfs import children
+from procfs import children, cmdline
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -106,12 +106,33 @@ def wait_for_lines(jsonl: Path, count: int, proc: subprocess.Popen) -> None:
         time.sleep(0.05)
 
 
-def test_stopped_and_killed_runs_resume_to_each_photo_exactly_once(tmp_path: Path) -> None:
-    photos = tmp_path / "photos"
+def fourteen_photos(photos: Path) -> None:
     for i in range(14):
         name = ("camera.png", "astronaut.png", "coffee.png")[i % 3]
         (photos / f"part{i % 2}").mkdir(parents=True, exist_ok=True)
         (photos / f"part{i % 2}" / f"{i:02d}-{name}").write_bytes(fixture_bytes(name))
+
+
+def workers(pid: int) -> list[int]:
+    """The analysing processes a run spawned (not multiprocessing's resource tracker)."""
+    return [child for child in children(pid) if any("spawn_main" in part for part in cmdline(child))]
+
+
+def test_a_worker_that_dies_costs_the_run_nothing(tmp_path: Path) -> None:
+    """A native crash or the OOM killer takes a worker: its photos are redone and the run goes on."""
+    fourteen_photos(tmp_path / "photos")
+    run = handler(tmp_path, "photos", "--jobs", "2")
+    wait_for_lines(tmp_path / "faceread.jsonl", 2, run)
+    os.kill(workers(run.pid)[0], signal.SIGKILL)
+    code, out, err = finish(run)
+    assert code == 0, err
+    paths = [r["path"] for r in lines(tmp_path / "faceread.jsonl")]
+    assert paths == sorted(paths) and len(set(paths)) == 14 and json.loads(out)["failed"] == 0
+
+
+def test_stopped_and_killed_runs_resume_to_each_photo_exactly_once(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    fourteen_photos(photos)
     jsonl = tmp_path / "faceread.jsonl"
 
     # Ctrl-C: the run stops between photos, says so, and leaves whole lines
@@ -126,14 +147,14 @@ def test_stopped_and_killed_runs_resume_to_each_photo_exactly_once(tmp_path: Pat
     # SIGKILL of the parent alone, two workers running: no cleanup at all, and the workers leave by themselves
     run = handler(tmp_path, "photos", "--jobs", "2")
     wait_for_lines(jsonl, len(first) + 2, run)
-    workers = children(run.pid)
-    assert len(workers) >= 2
+    spawned = workers(run.pid)
+    assert len(spawned) == 2
     run.kill()
     finish(run)
     deadline = time.monotonic() + 10
-    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+    while any(Path(f"/proc/{pid}").exists() for pid in spawned) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not any(Path(f"/proc/{pid}").exists() for pid in workers), "orphaned workers kept running"
+    assert not any(Path(f"/proc/{pid}").exists() for pid in spawned), "orphaned workers kept running"
     # a kill in the middle of a write would leave a torn last line: make one
     done = lines(jsonl)
     assert len(done) < 14
