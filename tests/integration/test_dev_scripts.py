@@ -66,6 +66,12 @@ def test_bench_backfill_a_few_images() -> None:
     assert "images/s" in out
 
 
+def test_bench_folder_two_phone_photos() -> None:
+    """The folder form's throughput table: in-process, 1 job and 2 jobs over two 12 MP photos (no UTKFace)."""
+    out = run("tools/bench_folder.py", "--faces", "0", "--phone", "2", "--jobs", "1", "2")
+    assert "--jobs 2" in out and "2 phone photos, 12 MP" in out
+
+
 def test_fuzz_a_few_seconds() -> None:
     """atheris where installed (`make fuzz` installs it); otherwise the script's own hypothesis fallback,
     which drives the same two targets with the same checks."""
