@@ -130,9 +130,3 @@ def test_group_recall_on_a_few_faces(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert [(r["canvas"], r["size"]) for r in report["rows"]] == [("1 MP", 100), ("1 MP", 250)]
     assert all(r["faces"] for r in report["rows"]) and report["face_free"]
     assert json.loads((tmp_path / "g.json").read_text()) == report
-
-
-@pytest.mark.shared
-def test_agegender_study_on_a_few_faces(tmp_path: Path) -> None:
-    out = run("evaluation/agegender_study.py", str(utkface_subset(tmp_path / "utk", 60)))
-    assert "MAE" in out
