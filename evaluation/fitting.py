@@ -1,8 +1,8 @@
 """Fitting the calibration (`make calibrate`) and scoring it (`make eval`): pure numpy, tested without data.
 
 handler/calibration.py holds the fitted parameters as the runtime uses them; this module
-holds the maths that produces and scores them, which only evaluation/calibrate.py and
-evaluation/evaluate.py run.
+holds the maths that produces and scores them, which only evaluation/ runs (`make calibrate` and
+`make eval`).
 """
 
 from __future__ import annotations

@@ -121,7 +121,7 @@ def attribute_outputs(image: np.ndarray, faces: list[Face],
     """Per face, the uncalibrated p(male), the age in years and its mirror spread, from one aligned chip and its mirror.
 
     Age is face-api.js's AgeGenderNet alone; gender the mean of its log-odds of male and the Cydral
-    gender net's, which Platt scaling then calibrates. evaluation/agegender_study.py chose these on
+    gender net's, which Platt scaling then calibrates. agegender_study.py (a finished study) chose these on
     UTKFace-dev and on a FairFace sample neither net was trained on (docs/accuracy.md): on FairFace
     the Cydral net is the better gender net, face-api.js's far the better age net, and the mean
     log-odds beat either net's alone. The mirror spread, how many years the age net's readings of

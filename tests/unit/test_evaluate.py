@@ -8,16 +8,9 @@ from pathlib import Path
 import pytest
 from helpers import fixture_bytes
 
-from evaluation.evaluate import (
-    Label,
-    Prediction,
-    confidence_table,
-    format_table,
-    main,
-    read_labels,
-    report,
-    summarize,
-)
+from evaluation.evaluate import confidence_table, format_table, main
+from evaluation.labels import Label, read_labels
+from evaluation.scoring import Prediction, report, summarize
 
 LABELS = [Label("a.jpg", 30, "female"), Label("b.jpg", 10, "male"), Label("c.jpg", 70, "male"),
           Label("d.jpg", 5, "female")]
@@ -115,10 +108,7 @@ def test_group_labels_and_race_names_are_read(tmp_path: Path) -> None:
 
 
 def test_fairface_races_come_from_replaying_the_samples_pick(tmp_path: Path) -> None:
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
-    from fairface_labels import races_by_pick
+    from evaluation.fairface_labels import races_by_pick
 
     listing = tmp_path / "fairface_label_train.csv"
     listing.write_text("file,age,gender,race,service_test\ntrain/1.jpg,20-29,Male,White,TRUE\n"
