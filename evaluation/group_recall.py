@@ -15,7 +15,7 @@ Printed per canvas and size: faces, recall, false positives (detections
 matching no face), gender accuracy (argmax) on the faces found, and the same
 faces' gender accuracy when each is analysed alone (padded, as `make eval`
 does), so the group figure compares with the single-face one on equal faces.
-Face-free photos (coffee, chelsea, at several sizes) are checked for any face.
+Face-free photos (FACE_FREE: coffee, and cats and dogs, at several sizes) are checked for any face.
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ CANVASES = {"12 MP": (4000, 3000), "1 MP": (1280, 960)}
 # Every (canvas, size) row holds at least this many faces (several canvases when few fit in one).
 MIN_FACES = 48
 MAX_FACES_PER_CANVAS = 200
+# Photos without a person: coffee, and the animals of tests/fetch_fixtures.py (cats, dogs, a Tasmanian devil).
+FACE_FREE = ("coffee.png", "chelsea.png", "bear.jpg", "black_cat.jpg", "puppies.jpg", "puppy.jpg")
 
 
 @dataclass(frozen=True)
@@ -187,7 +189,7 @@ def face_free(options) -> list[dict]:
     from handler.service import analyze_bytes
 
     out = []
-    for name in ("coffee.png", "chelsea.png"):
+    for name in FACE_FREE:
         original = cv2.imread(str(FIXTURES / name), cv2.IMREAD_COLOR)
         for label, image in (("original", original), ("1 MP", background(1280, 960, name)),
                              ("12 MP", background(4000, 3000, name))):
