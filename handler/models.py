@@ -110,6 +110,7 @@ class YuNetDetector:
 
     _NMS_IOU = 0.3
     _TOP_K = 5000
+    _MIN_SIDE = 64
 
     def __init__(self, spec: NetSpec, clones: int = 1, threads: int = 1) -> None:
         self.spec = spec
@@ -143,6 +144,12 @@ class YuNetDetector:
         height, width = image.shape[:2]
         if height < 1 or width < 1:
             return []
+        if min(height, width) <= self._MIN_SIDE // 2:
+            # cv2.dnn 4.14 returns garbage for this graph when a side pads to only 32 px (a 1-cell
+            # stride-32 map; onnxruntime agrees with libfacedetection there): pad with zeros to 64.
+            image = cv2.copyMakeBorder(image, 0, max(0, self._MIN_SIDE - height), 0, max(0, self._MIN_SIDE - width),
+                                       cv2.BORDER_CONSTANT, value=0)
+            height, width = image.shape[:2]
         detector = self._free.get()
         try:
             detector.setInputSize((width, height))

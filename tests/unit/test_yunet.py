@@ -1,4 +1,4 @@
-"""The YuNet adapter (libfacedetection through ctypes): sizes, landmarks, threads, forks; any aspect ratio.
+"""The YuNet adapter (cv2.FaceDetectorYN on models/yunet.onnx): sizes, landmarks, threads, forks; any aspect ratio.
 
 Real library, real photos: malformed sizes must give an answer (maybe no face), never a crash, and every
 aspect ratio the limits accept must answer 200 or a clear 4xx through the service and the Lambda edge.
@@ -81,7 +81,7 @@ from handler.runtime import get_models
 from helpers import fixture_image
 d = get_models()["detector"]
 image = fixture_image("astronaut.png")
-d.detect(image, 0.75)  # the OpenMP pool exists now
+d.detect(image, 0.75)  # OpenCV's 2-thread pool exists now
 pid = os.fork()
 if pid == 0:
     os._exit(0 if len(d.detect(image, 0.75)) == 1 else 3)
@@ -90,7 +90,7 @@ sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
 
 
 def test_a_forked_child_still_detects_with_several_threads() -> None:
-    # libgomp's pool does not survive fork(): a child entering a 2-thread region hung; it runs on one.
+    # bulk/local.py spawns (OpenCV's pools and fork()); a process that forks anyway must still detect.
     proc = subprocess.run([sys.executable, "-c", FORK], cwd=ROOT, capture_output=True, text=True, timeout=120,
                           env={"DETECT_THREADS": "2", "LOG_LEVEL": "WARNING", "PYTHONPATH": f"{ROOT}:{ROOT}/tests",
                                "PATH": "/usr/bin:/bin"})
