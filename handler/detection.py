@@ -1,6 +1,6 @@
 """Faces of any size in one call: a cheap whole-photo pass, one finer pass where needed, one merge.
 
-YuNet (libfacedetection) runs at the input's own size and finds faces from
+YuNet (cv2.FaceDetectorYN on the weights of libfacedetection) runs at the input's own size and finds faces from
 about 12 px of its input up to the whole frame; its cost grows with the pixels
 it sees (about 5x the 640x480 pass for a 2048x1536 one). So the detail level
 picks the working resolution, not a pyramid:
@@ -79,10 +79,16 @@ Forward = Callable[[np.ndarray, float], list[Detection]]
 
 
 def _scaled(det: Detection, scale: float, dx: float = 0.0, dy: float = 0.0) -> Detection:
-    """A detection from a (resized, offset) input back in the photo's pixels."""
-    lm = None if det.landmarks is None else tuple(((x + dx) / scale, (y + dy) / scale) for x, y in det.landmarks)
-    return Detection((det.x1 + dx) / scale, (det.y1 + dy) / scale, (det.x2 + dx) / scale, (det.y2 + dy) / scale,
-                     det.confidence, lm)
+    """A detection from a (resized, offset) input back in the photo's pixels.
+
+    Pixel centres map as (x + 0.5) / scale - 0.5: the resized image's pixel i covers the
+    photo's [i / scale, (i + 1) / scale).
+    """
+    def back(v: float, d: float) -> float:
+        return (v + d + 0.5) / scale - 0.5
+
+    lm = None if det.landmarks is None else tuple((back(x, dx), back(y, dy)) for x, y in det.landmarks)
+    return Detection(back(det.x1, dx), back(det.y1, dy), back(det.x2, dx), back(det.y2, dy), det.confidence, lm)
 
 
 def _resized(image: np.ndarray, side: int) -> tuple[np.ndarray, float]:

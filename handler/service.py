@@ -114,7 +114,7 @@ def analyze_bytes(data: bytes, options: Options = DEFAULT_OPTIONS, *, max_bytes:
         "image": {"width": decoded.width, "height": decoded.height, "analysis_scale": round(decoded.scale, 4)},
         "faces_detected": len(faces),
         "faces_analyzed": sum(1 for f in faces if f.analyzed),
-        "faces": [face.public(box=_scaled_box(face.box, sx, sy, size)) for face in faces],
+        "faces": [face.public(box=_scaled_box(face.box, sx, sy, size), scale=(sx, sy)) for face in faces],
         "timings_ms": {k: round(v, 1) for k, v in timings.items()},
         "models": models.ids,
         "cold_start": runtime.take_cold_start(),

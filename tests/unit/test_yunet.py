@@ -21,7 +21,9 @@ from helpers import fixture_image, jpeg, load_event, png
 
 from handler import aws
 from handler.config import load_settings
+from handler.detection import Detection, _scaled
 from handler.errors import ConfigError, RequestError
+from handler.face import LANDMARKS
 from handler.runtime import get_models
 from handler.service import DEFAULT_OPTIONS, analyze_bytes
 
@@ -147,3 +149,28 @@ def test_real_group_photo_has_six_faces_at_every_detail(detector) -> None:
         assert all(len(f.landmarks) == 5 for f in faces)
     result = analyze_bytes(jpeg(image), DEFAULT_OPTIONS).result
     assert result["faces_detected"] == 6
+
+
+# ------------------------------------------------------------------------ landmarks in the answer
+
+def test_scaled_maps_pixel_centres() -> None:
+    # The resized image's pixel 0 covers the photo's [0, 4): its centre, 0, is the photo's 1.5.
+    det = _scaled(Detection(0.0, 0.0, 10.0, 10.0, 0.9, ((0.0, 0.0),) * 5), 0.25)
+    assert (det.x1, det.x2) == (1.5, 41.5) and det.landmarks[0] == (1.5, 1.5)
+
+
+def test_the_answer_gives_five_named_points_in_the_original_photos_pixels() -> None:
+    image = fixture_image("astronaut.png")
+    small = analyze_bytes(png(image), DEFAULT_OPTIONS).result["faces"][0]
+    assert list(small["landmarks"]) == list(LANDMARKS)
+    box = small["box"]
+    for x, y in small["landmarks"].values():
+        assert box["x"] <= x <= box["x"] + box["width"] and box["y"] <= y <= box["y"] + box["height"]
+    # A 4x JPEG bigger than MAX_PIXELS is analysed reduced: its points still come back in its own pixels.
+    big = cv2.resize(image, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
+    outcome = analyze_bytes(jpeg(big), DEFAULT_OPTIONS.merged({"detail": "fast"}))
+    (face,) = outcome.result["faces"]
+    tolerance = 0.1 * face["box"]["width"]  # the same face seen at another input size (unscaled: ~600 px off)
+    for name, (x, y) in face["landmarks"].items():
+        sx, sy = small["landmarks"][name]
+        assert abs(x - ((sx + 0.5) * 4 - 0.5)) < tolerance and abs(y - ((sy + 0.5) * 4 - 0.5)) < tolerance, name
