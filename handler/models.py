@@ -69,7 +69,7 @@ class LoadedNet:
         (`service.warm_up` then runs the whole pipeline once on a synthetic photo.)
         """
         width, height = self.spec.input_size
-        blob = np.zeros((1, 3, height, width), np.float32)
+        blob = np.zeros((2, 3, height, width), np.float32)  # the pipeline's batch: a chip and its mirror
         t0 = time.perf_counter()
         for net in self._nets:  # at load time, before any request can borrow one
             net.setInput(blob)
@@ -175,32 +175,36 @@ class YuNetDetector:
 class SoftmaxClassifier(_CvAdapter):
     """Adapter for nets whose output is a softmax over labels or values."""
 
-    def predict(self, chips: list[np.ndarray]) -> np.ndarray:
-        """Probabilities [N, K] for N BGR chips already at the net's input size.
+    def _blob(self, chips: list[np.ndarray]) -> np.ndarray:
+        inp = self.spec.input
+        return cv2.dnn.blobFromImages(chips, inp["scale"], self.spec.input_size, tuple(inp["mean"]),
+                                      swapRB=inp["color_order"] == "RGB", crop=False)
 
-        One forward per chip rather than one batch: cv2.dnn re-allocates a net's
-        buffers whenever the batch size changes, so with face counts varying per
-        photo a batch cost 2.36 ms/face against 2.06 one at a time (1.73 only when
-        every photo has the same count), and the first photo with a new count paid more.
+    def predict(self, chips: list[np.ndarray], mirror: bool = False) -> np.ndarray:
+        """Outputs [N, K] for N BGR chips already at the net's input size; with `mirror`, each the mean
+        of the chip's and its mirror image's.
+
+        One forward per chip (with its mirror: one batch of 2), not one batch of every
+        face: cv2.dnn re-allocates a net's buffers whenever the batch size changes, so with
+        face counts varying per photo a batch cost 2.36 ms/face against 2.06 one at a time,
+        and a batch of 12 (6 faces and mirrors) cost more per face than 6 batches of 2
+        (docs/decisions.md, "Batches"). A fixed batch of 2 costs 8-14 % less than 2 forwards.
         """
-        return np.concatenate([
-            self.net.forward(cv2.dnn.blobFromImage(chip, self.spec.input["scale"], self.spec.input_size,
-                                                   tuple(self.spec.input["mean"]),
-                                                   swapRB=self.spec.input["color_order"] == "RGB", crop=False))
-            .reshape(1, -1) for chip in chips])
+        out = []
+        for chip in chips:
+            views = [chip, cv2.flip(chip, 1)] if mirror else [chip]
+            out.append(self.net.forward(self._blob(views)).reshape(len(views), -1).mean(axis=0, keepdims=True))
+        return np.concatenate(out)
 
 
-class AgeGenderRegressor(_CvAdapter):
+class AgeGenderRegressor(SoftmaxClassifier):
     """Adapter for face-api.js's AgeGenderNet (models/convert_agegender.py): (years, p(male), p(female)) per chip.
 
     The graph normalises its own input, so chips go in as RGB 0-255 at the net's size.
     """
 
-    def predict(self, chips: list[np.ndarray]) -> np.ndarray:
-        """[N, 3] for N BGR chips already at the net's input size (one forward each, as SoftmaxClassifier)."""
-        return np.concatenate([
-            self.net.forward(cv2.dnn.blobFromImage(chip, 1.0, self.spec.input_size, swapRB=True, crop=False))
-            .reshape(1, -1) for chip in chips])
+    def _blob(self, chips: list[np.ndarray]) -> np.ndarray:
+        return cv2.dnn.blobFromImages(chips, 1.0, self.spec.input_size, swapRB=True, crop=False)
 
 
 class ShapePredictor:

@@ -8,11 +8,12 @@ models/fetch.py on the files of the pinned `@vladmandic/face-api` npm tarball.
 The graph is face-api.js's (src/xception/TinyXception.ts, src/ageGenderNet/AgeGenderNet.ts):
 TinyXception with 2 main blocks on a 112x112 RGB input, a global 7x7 average pool, and
 two fully connected heads, age (years) and gender (softmax, index 0 = male).
-- Input: [1, 3, 112, 112] float RGB 0-255 (the face padded to a centred square and
-  resized); the graph subtracts the mean RGB and divides by 256 itself. face-api.js
-  (the weights' trainer) divides by 256; @vladmandic/face-api 1.7.15 by 255 -- a 0.4 %
-  input scale -- and we follow the trainer.
-- Output: [1, 3] = (age in years, p(male), p(female)): one output so one cv2.dnn forward
+- Input: [N, 3, 112, 112] float RGB 0-255 (the face padded to a centred square and
+  resized; N = 2: the pipeline sends a chip and its mirror in one forward); the graph
+  subtracts the mean RGB and divides by 256 itself. face-api.js (the weights' trainer)
+  divides by 256; @vladmandic/face-api 1.7.15 by 255 -- a 0.4 % input scale -- and we
+  follow the trainer.
+- Output: [N, 3] = (age in years, p(male), p(female)): one output so one cv2.dnn forward
   returns both heads.
 - Weights: tf.js stores each quantised tensor as uint8 q with a per-tensor scale and min,
   value = q * scale + min (in double, then float32, as tf.js's decodeWeights does).
@@ -151,14 +152,14 @@ def build(weights: dict[str, np.ndarray], divisor: float = DIVISOR):
     g.op("Concat", [age, gender], "age_gender", axis=1)
     graph = helper.make_graph(
         g.nodes, "face-api.js AgeGenderNet (TinyXception)",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, SIZE, SIZE])],
-        [helper.make_tensor_value_info("age_gender", TensorProto.FLOAT, [1, 3])],
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, SIZE, SIZE])],
+        [helper.make_tensor_value_info("age_gender", TensorProto.FLOAT, ["N", 3])],
         g.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="faceread models/convert_agegender.py", producer_version="1")
     model.ir_version = IR_VERSION
     model.doc_string = ("face-api.js AgeGenderNet weights (MIT; @vladmandic/face-api 1.7.15). "
-                        "Input [1,3,112,112] RGB 0-255; output (age years, p(male), p(female)).")
+                        "Input [N,3,112,112] RGB 0-255; output [N,3]: (age years, p(male), p(female)).")
     checker.check_model(model)
     return model
 
