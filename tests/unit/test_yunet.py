@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from helpers import fixture_image, jpeg, load_event, png
 
-from handler import aws
+from handler import aws, detection
 from handler.config import load_settings
 from handler.detection import Detection, _scaled
 from handler.errors import ConfigError, RequestError
@@ -174,3 +174,26 @@ def test_the_answer_gives_five_named_points_in_the_original_photos_pixels() -> N
     for name, (x, y) in face["landmarks"].items():
         sx, sy = small["landmarks"][name]
         assert abs(x - ((sx + 0.5) * 4 - 0.5)) < tolerance and abs(y - ((sy + 0.5) * 4 - 0.5)) < tolerance, name
+
+
+# ------------------------------------------------------------------------ small faces in big photos
+
+def _decoded(image: np.ndarray) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(jpeg(image), np.uint8), cv2.IMREAD_COLOR)
+
+
+def test_weak_small_boxes_of_the_reduced_pass_are_checked_at_full_resolution(detector, monkeypatch) -> None:
+    sys.path.insert(0, str(ROOT / "tools"))
+    from group_recall import background, paste_canvas
+
+    faces = [(fixture_image("astronaut.png")[37:197, 146:306], "a", "female"),
+             (fixture_image("camera.png")[101:211, 172:282], "c", "male")] * 10
+    # Tight 60 px face crops in 12 MP: 30 px in the 2000 px pass, where YuNet scores them low.
+    canvas, _ = paste_canvas(background(4000, 3000), faces, 60, np.random.default_rng(1))
+    found = detector.detect(_decoded(canvas), 0.75)
+    monkeypatch.setattr(detection, "VERIFY_BELOW_SCALE", 0.0)  # the finer pass alone, as before issue 24
+    alone = detector.detect(_decoded(canvas), 0.75)
+    assert len(alone) <= 3 and 8 <= len(found) <= len(faces)
+    monkeypatch.undo()
+    for name in ("coffee.png", "chelsea.png"):  # and no box where there is no face
+        assert detector.detect(_decoded(background(4000, 3000, name)), 0.75) == []
