@@ -27,7 +27,7 @@ merges all passes.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import cv2
@@ -57,6 +57,7 @@ TINY_RELIEF = 0.15
 VERIFY_BELOW_SCALE = 0.75
 VERIFY_FLOOR = 0.1
 MAX_VERIFIED = 256
+_VERIFY_OVERLAP = 0.3
 _NMS_IOU = 0.35
 # A box mostly inside a stronger one is the same face seen at another scale.
 _CONTAINED = 0.75
@@ -191,12 +192,24 @@ def detect_at_detail(image: np.ndarray, forward: Forward, min_confidence: float,
                 side = None
     if side is None:
         return merge(found)
-    return merge(found + finer_pass(image, side, forward, min_confidence))
+    return merge(found + finer_pass(image, side, forward, min_confidence, found))
 
 
-def finer_pass(image: np.ndarray, side: int, forward: Forward, min_confidence: float) -> list[Detection]:
+def _overlaps(det: Detection, others: Sequence[Detection]) -> bool:
+    """True when `det` shares more than _VERIFY_OVERLAP of the smaller box's area with any of `others`."""
+    for o in others:
+        iw, ih = min(det.x2, o.x2) - max(det.x1, o.x1), min(det.y2, o.y2) - max(det.y1, o.y1)
+        if iw > 0 and ih > 0 and iw * ih > _VERIFY_OVERLAP * min((det.x2 - det.x1) * (det.y2 - det.y1),
+                                                               (o.x2 - o.x1) * (o.y2 - o.y1)):
+            return True
+    return False
+
+
+def finer_pass(image: np.ndarray, side: int, forward: Forward, min_confidence: float,
+               known: Sequence[Detection] = ()) -> list[Detection]:
     """The finer pass: boxes at min_confidence (under TINY px of its input at min_confidence - TINY_RELIEF);
-    on a reduced photo, its weaker small boxes (from VERIFY_FLOOR) are re-checked at full resolution."""
+    on a reduced photo, its weaker small boxes (from VERIFY_FLOOR) away from the faces already found
+    (`known` and its own) are re-checked at full resolution."""
     scale = min(1.0, side / max(image.shape[:2]))
     if scale > VERIFY_BELOW_SCALE:
         return run_pass(image, side, forward, min_confidence, TINY_RELIEF)
@@ -207,8 +220,10 @@ def finer_pass(image: np.ndarray, side: int, forward: Forward, min_confidence: f
             kept.append(det)
         elif tiny:
             weak.append(det)
-    weak = sorted(weak, key=lambda d: d.confidence, reverse=True)[:MAX_VERIFIED]
-    return kept + verified(image, weak, forward, min_confidence)
+    # A weak box beside a face already found is mostly that face, shifted: not a new one.
+    weak = [d for d in sorted(weak, key=lambda d: d.confidence, reverse=True) if not _overlaps(d, [*known, *kept])]
+    return kept + [d for d in verified(image, weak[:MAX_VERIFIED], forward, min_confidence)
+                   if not _overlaps(d, [*known, *kept])]
 
 
 def verified(image: np.ndarray, weak: list[Detection], forward: Forward, min_confidence: float) -> list[Detection]:
