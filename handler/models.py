@@ -131,7 +131,8 @@ class YuNetDetector:
         self.warm_ms = 0.0
 
     def warm(self) -> None:
-        """One small pass per copy at load time, so the first request pays no lazy initialisation."""
+        """One small pass per copy at load time, so the first request pays no lazy initialisation
+        (`service.warm_up` then runs a 640x480 photo through the pipeline)."""
         t0 = time.perf_counter()
         for _ in range(self._clones):
             self.forward(np.zeros((64, 64, 3), np.uint8), 0.5)
