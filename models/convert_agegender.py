@@ -30,6 +30,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from onnx_graph import Graph
 
 MEAN_RGB = (122.782, 117.001, 104.298)
 DIVISOR = 256.0
@@ -67,25 +68,6 @@ def load_weights(weights_bin: Path, weights_manifest: Path) -> dict[str, np.ndar
     return out
 
 
-class _Graph:
-    """A tiny builder: nodes and initialisers with predictable names."""
-
-    def __init__(self) -> None:
-        from onnx import helper, numpy_helper
-
-        self.helper, self.numpy_helper = helper, numpy_helper
-        self.nodes: list = []
-        self.inits: list = []
-
-    def const(self, name: str, array: np.ndarray) -> str:
-        self.inits.append(self.numpy_helper.from_array(np.ascontiguousarray(array, np.float32), name))
-        return name
-
-    def op(self, op_type: str, inputs: list[str], name: str, **attrs: object) -> str:
-        self.nodes.append(self.helper.make_node(op_type, inputs, [name], name=name, **attrs))
-        return name
-
-
 def _same_pads(size: int, kernel: int, stride: int) -> list[int]:
     """ONNX pads [top, left, bottom, right] for TF 'same' on a square input."""
     out = -(-size // stride)
@@ -93,7 +75,7 @@ def _same_pads(size: int, kernel: int, stride: int) -> list[int]:
     return [total // 2, total // 2, total - total // 2, total - total // 2]
 
 
-def _conv(g: _Graph, x: str, w: dict, prefix: str, stride: int, size: int) -> str:
+def _conv(g: Graph, x: str, w: dict, prefix: str, stride: int, size: int) -> str:
     filters = w[f"{prefix}/filters"]  # HWIO
     kernel = filters.shape[0]
     weight = g.const(f"{prefix}/W", filters.transpose(3, 2, 0, 1))
@@ -102,7 +84,7 @@ def _conv(g: _Graph, x: str, w: dict, prefix: str, stride: int, size: int) -> st
                 pads=_same_pads(size, kernel, stride))
 
 
-def _separable(g: _Graph, x: str, w: dict, prefix: str, size: int) -> str:
+def _separable(g: Graph, x: str, w: dict, prefix: str, size: int) -> str:
     """tf.separableConv2d (3x3 depthwise, stride 1, 'same') then the pointwise 1x1 with bias."""
     depthwise = w[f"{prefix}/depthwise_filter"]  # [3, 3, C, 1]
     channels = depthwise.shape[2]
@@ -113,7 +95,7 @@ def _separable(g: _Graph, x: str, w: dict, prefix: str, size: int) -> str:
                          g.const(f"{prefix}/B", w[f"{prefix}/bias"])], prefix, kernel_shape=[1, 1])
 
 
-def _reduction(g: _Graph, x: str, w: dict, prefix: str, size: int, activate_input: bool = True) -> str:
+def _reduction(g: Graph, x: str, w: dict, prefix: str, size: int, activate_input: bool = True) -> str:
     out = g.op("Relu", [x], f"{prefix}/relu_in") if activate_input else x
     out = _separable(g, out, w, f"{prefix}/separable_conv0", size)
     out = _separable(g, g.op("Relu", [out], f"{prefix}/relu0"), w, f"{prefix}/separable_conv1", size)
@@ -122,7 +104,7 @@ def _reduction(g: _Graph, x: str, w: dict, prefix: str, size: int, activate_inpu
     return g.op("Add", [out, _conv(g, x, w, f"{prefix}/expansion_conv", 2, size)], f"{prefix}/add")
 
 
-def _main_block(g: _Graph, x: str, w: dict, prefix: str, size: int) -> str:
+def _main_block(g: Graph, x: str, w: dict, prefix: str, size: int) -> str:
     out = x
     for i in range(3):
         out = _separable(g, g.op("Relu", [out], f"{prefix}/relu{i}"), w, f"{prefix}/separable_conv{i}", size)
@@ -133,7 +115,7 @@ def build(weights: dict[str, np.ndarray], divisor: float = DIVISOR):
     """The ONNX model for the weights (see the module docstring for its input and output)."""
     from onnx import TensorProto, checker, helper
 
-    g = _Graph()
+    g = Graph()
     x = g.op("Sub", ["input", g.const("mean_rgb", np.array(MEAN_RGB, np.float32).reshape(1, 3, 1, 1))], "centred")
     x = g.op("Mul", [x, g.const("inv_divisor", np.array(1.0 / divisor, np.float32))], "normalised")
     x = g.op("Relu", [_conv(g, x, weights, "entry_flow/conv_in", 2, SIZE)], "entry_flow/relu_in")

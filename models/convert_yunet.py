@@ -37,6 +37,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
+from onnx_graph import Graph
 
 LAYERS = 53
 _CONV_INFO = struct.Struct("<ii???5xQQ")
@@ -128,26 +129,7 @@ def load_layers(library: Path) -> list[dict]:
     return layers
 
 
-class _Graph:
-    """A tiny builder: nodes and initialisers with predictable names."""
-
-    def __init__(self) -> None:
-        from onnx import helper, numpy_helper
-
-        self.helper, self.numpy_helper = helper, numpy_helper
-        self.nodes: list = []
-        self.inits: list = []
-
-    def const(self, name: str, array: np.ndarray, dtype: type = np.float32) -> str:
-        self.inits.append(self.numpy_helper.from_array(np.ascontiguousarray(array, dtype), name))
-        return name
-
-    def op(self, op_type: str, inputs: list[str], name: str, **attrs: object) -> str:
-        self.nodes.append(self.helper.make_node(op_type, inputs, [name], name=name, **attrs))
-        return name
-
-
-def _conv(g: _Graph, x: str, layer: dict, name: str, relu: bool) -> str:
+def _conv(g: Graph, x: str, layer: dict, name: str, relu: bool) -> str:
     """One library layer as an ONNX Conv (1x1, or depthwise 3x3 with zero padding 1)."""
     c, f = layer["channels"], layer["filters"]
     if layer["depthwise"]:
@@ -160,17 +142,17 @@ def _conv(g: _Graph, x: str, layer: dict, name: str, relu: bool) -> str:
     return g.op("Relu", [out], f"{name}.relu") if relu else out
 
 
-def _dp(g: _Graph, x: str, layers: list[dict], first: int, name: str, relu: bool = True) -> str:
+def _dp(g: Graph, x: str, layers: list[dict], first: int, name: str, relu: bool = True) -> str:
     """libfacedetection's convolutionDP: pointwise (no ReLU), then depthwise 3x3 (ReLU if `relu`)."""
     return _conv(g, _conv(g, x, layers[first], f"{name}.pw", False), layers[first + 1], f"{name}.dw", relu)
 
 
-def _unit(g: _Graph, x: str, layers: list[dict], first: int, name: str) -> str:
+def _unit(g: Graph, x: str, layers: list[dict], first: int, name: str) -> str:
     """convolution4layerUnit: two DPs, both with ReLU."""
     return _dp(g, _dp(g, x, layers, first, f"{name}.dp1"), layers, first + 2, f"{name}.dp2")
 
 
-def _head_output(g: _Graph, x: str, name: str, channels: int, sigmoid: bool) -> str:
+def _head_output(g: Graph, x: str, name: str, channels: int, sigmoid: bool) -> str:
     """[1, C, h, w] -> [1, h*w, C] (row-major over the map, as FaceDetectorYN reads it)."""
     if sigmoid:
         x = g.op("Sigmoid", [x], f"{name}.sigmoid")
@@ -185,7 +167,7 @@ def build(layers: list[dict]):
     first = layers[0]
     if (first["channels"], first["filters"], first["depthwise"]) != (32, 16, False):
         raise ValueError("layer 0 is not the 3x3 image convolution stored as 16 x 32")
-    g = _Graph()
+    g = Graph()
     # The im2col's channel (ky*3 + kx)*3 + colour, 27 of 32 used -> an OIHW 3x3 kernel.
     w0 = first["weights"].reshape(16, 32)[:, :27].reshape(16, 3, 3, 3).transpose(0, 3, 1, 2)
     x = g.op("Conv", ["input", g.const("backbone.conv0.weight", w0), g.const("backbone.conv0.bias", first["biases"])],
