@@ -1,6 +1,6 @@
 """Faces of any size in one call: a cheap whole-photo pass, one finer pass where needed, one merge.
 
-YuNet (cv2.FaceDetectorYN on the weights of libfacedetection) runs at the input's own size and finds faces from
+YuNet (on cv2.FaceDetectorYN) runs at the input's own size and finds faces from
 about 12 px of its input up to the whole frame; its cost grows with the pixels
 it sees (about 5x the 640x480 pass for a 2048x1536 one). So the detail level
 picks the working resolution, not a pyramid:
@@ -17,8 +17,10 @@ picks the working resolution, not a pyramid:
 - `"full"`: the coarse pass, then one pass at the photo's own size (at most
   `fine_side`, DETECT_MAX_SIDE).
 
+A finer pass on a reduced photo (12 MP seen at 2000 px) also keeps its weak small
+boxes and looks at each again on a full-resolution crop (`finer_pass`, `verified`).
 A finer pass bigger than BAND_PIXELS runs in horizontal bands overlapping by
-BAND_OVERLAP px (the net's activations take about 57 MB per megapixel of input);
+BAND_OVERLAP px (cv2.dnn's activations take ~85 MB per megapixel of input);
 a band drops boxes touching an inner edge (whole in the neighbouring band) and
 faces taller than the overlap (the coarse pass's). Non-maximum suppression then
 merges all passes.

@@ -105,7 +105,7 @@ class YuNetDetector:
     zeros, decodes score = sqrt(cls * obj), boxes and the 5 landmarks, and applies
     non-maximum suppression (IoU 0.3, libfacedetection's). `threads` sets OpenCV's
     thread count for the process at load time (cv2.setNumThreads is global):
-    DETECT_THREADS, docs/decisions.md "Threads".
+    docs/decisions.md, "DETECT_THREADS".
     """
 
     _NMS_IOU = 0.3
@@ -114,7 +114,6 @@ class YuNetDetector:
 
     def __init__(self, spec: NetSpec, clones: int = 1, threads: int = 1) -> None:
         self.spec = spec
-        self.threads = threads
         cv2.setNumThreads(threads)
         t0 = time.perf_counter()
         try:
@@ -189,7 +188,7 @@ class SoftmaxClassifier(_CvAdapter):
         face: cv2.dnn re-allocates a net's buffers whenever the batch size changes, so with
         face counts varying per photo a batch cost 2.36 ms/face against 2.06 one at a time,
         and a batch of 12 (6 faces and mirrors) cost more per face than 6 batches of 2
-        (docs/decisions.md, "Batches"). A fixed batch of 2 costs 8-14 % less than 2 forwards.
+        (docs/decisions.md, "Attribute nets"). A fixed batch of 2 costs 8-14 % less than 2 forwards.
         """
         out = []
         for chip in chips:
@@ -269,8 +268,8 @@ def load_net(spec: NetSpec, clones: int = 1, threads: int = 1) -> Any:
 
 
 def load_models(model_dir: Path, on_loaded: Any = None, clones: int = 1, threads: int = 1) -> Models:
-    """Check, load and warm every net in the manifest (`clones` copies of each cv2 net, `threads` OpenMP
-    threads for the detector), then its calibration; `on_loaded(net)` is called per net."""
+    """Check, load and warm every net in the manifest (`clones` copies of each cv2 net and detector, `threads`
+    OpenCV's thread count), then its calibration; `on_loaded(net)` is called per net."""
     nets = {}
     for key, spec in read_manifest(model_dir).items():
         adapter = load_net(spec, clones, threads)
