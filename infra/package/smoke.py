@@ -44,8 +44,6 @@ print("sys.path =", sys.path)
 import ctypes
 n_so = 0
 for d, _, fns in os.walk(root):
-    if os.path.realpath(d) == os.path.realpath(os.path.join(root, "models")):
-        continue  # libfacedetection needs its libgomp loaded first: `import handler` below loads both
     for fn in sorted(fns):
         if ".so" in fn and not fn.endswith(".py"):
             ctypes.CDLL(os.path.join(d, fn), mode=ctypes.RTLD_LOCAL)

@@ -16,9 +16,7 @@ from . import ROOT
 # What goes from models/ into the package (globs relative to models/).
 # Everything else there (README, fetch.py, caches) stays out.
 MODEL_INCLUDE = (
-    "*.onnx",
-    "*.so",  # libfacedetection (YuNet, weights compiled in)
-    "*.so.*",  # its OpenMP runtime, libgomp-<hash>.so.1.0.0
+    "*.onnx",  # yunet.onnx: models/convert_yunet.py, from the build-only libfacedetection.so (not shipped)
     "*.dat",  # dlib shape predictor (5-point face landmarks)
     "manifest.json",
     "calibration.json",  # fitted by `make calibrate`, pinned by the manifest
@@ -88,8 +86,8 @@ def copy_models(src: Path, dest_root: Path) -> int:
     if not src.is_dir():
         raise SystemExit(f"error: model directory {src} does not exist (run `make models`)")
     picked = sorted({p for pat in MODEL_INCLUDE for p in src.glob(pat) if p.is_file()})
-    if not any(p.suffix in (".so", ".onnx") for p in picked):
-        raise SystemExit(f"error: no model weights (*.so / *.onnx) in {src} (run `make models`)")
+    if not any(p.suffix == ".onnx" for p in picked):
+        raise SystemExit(f"error: no model weights (*.onnx) in {src} (run `make models`)")
     # Every file manifest.json names (nets.*.files.*.name) must be in the package:
     # the handler checks them all (presence and size) at import time.
     manifest = src / "manifest.json"

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from helpers import fixture_bytes, png_header_only
 from http_client import call, post_json
+from servers import functions_framework
 
 B64 = base64.b64encode
 
@@ -130,17 +131,27 @@ def test_cors_preflight(http_server: str) -> None:
     assert status == 204 and headers["Access-Control-Allow-Origin"] == "*"
 
 
+def _analyse(base: str, body: bytes) -> list[tuple]:
+    status, _, raw = call(base + "/analyze?annotate=false", body, "POST", {"Content-Type": "application/octet-stream"})
+    assert status == 200
+    return faces_summary(json.loads(raw))
+
+
 def test_concurrent_requests_equal_sequential(http_server: str, four_faces_jpeg: bytes) -> None:
     bodies = [fixture_bytes("camera.png"), fixture_bytes("astronaut.png"), four_faces_jpeg, fixture_bytes("coffee.png")]
-
-    def analyse(body: bytes) -> list[tuple]:
-        status, _, raw = call(http_server + "/analyze?annotate=false", body, "POST",
-                              {"Content-Type": "application/octet-stream"})
-        assert status == 200
-        return faces_summary(json.loads(raw))
-
-    sequential = [analyse(b) for b in bodies]
+    sequential = [_analyse(http_server, b) for b in bodies]
     jobs = [bodies[i % len(bodies)] for i in range(32)]
     with ThreadPoolExecutor(32) as pool:
-        concurrent = list(pool.map(analyse, jobs))
+        concurrent = list(pool.map(lambda body: _analyse(http_server, body), jobs))
     assert concurrent == [sequential[i % len(bodies)] for i in range(32)]
+
+
+def test_request_threads_with_two_detector_threads_and_copies(http_server: str, four_faces_jpeg: bytes) -> None:
+    # cv2.FaceDetectorYN is not thread-safe: request threads borrow pooled copies (NET_CLONES), and
+    # OpenCV's 2-thread pool (DETECT_THREADS) serves them all; answers as one thread's, one copy's.
+    bodies = [fixture_bytes("group6.jpg"), four_faces_jpeg, fixture_bytes("astronaut.png")]
+    expected = [_analyse(http_server, b) for b in bodies]
+    with functions_framework("http_analyze", env={"DETECT_THREADS": "2", "NET_CLONES": "2"}) as base:
+        with ThreadPoolExecutor(12) as pool:
+            got = list(pool.map(lambda body: _analyse(base, body), bodies * 4))
+    assert got == expected * 4

@@ -1,4 +1,4 @@
-"""The YuNet adapter (libfacedetection through ctypes): sizes, landmarks, threads, forks; any aspect ratio.
+"""The YuNet adapter (cv2.FaceDetectorYN on models/yunet.onnx): sizes, landmarks, threads, forks; any aspect ratio.
 
 Real library, real photos: malformed sizes must give an answer (maybe no face), never a crash, and every
 aspect ratio the limits accept must answer 200 or a clear 4xx through the service and the Lambda edge.
@@ -19,9 +19,11 @@ import numpy as np
 import pytest
 from helpers import fixture_image, jpeg, load_event, png
 
-from handler import aws
+from handler import aws, detection
 from handler.config import load_settings
+from handler.detection import Detection, _scaled
 from handler.errors import ConfigError, RequestError
+from handler.face import LANDMARKS
 from handler.runtime import get_models
 from handler.service import DEFAULT_OPTIONS, analyze_bytes
 
@@ -81,7 +83,7 @@ from handler.runtime import get_models
 from helpers import fixture_image
 d = get_models()["detector"]
 image = fixture_image("astronaut.png")
-d.detect(image, 0.75)  # the OpenMP pool exists now
+d.detect(image, 0.75)  # OpenCV's 2-thread pool exists now
 pid = os.fork()
 if pid == 0:
     os._exit(0 if len(d.detect(image, 0.75)) == 1 else 3)
@@ -90,7 +92,7 @@ sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
 
 
 def test_a_forked_child_still_detects_with_several_threads() -> None:
-    # libgomp's pool does not survive fork(): a child entering a 2-thread region hung; it runs on one.
+    # bulk/local.py spawns (OpenCV's pools and fork()); a process that forks anyway must still detect.
     proc = subprocess.run([sys.executable, "-c", FORK], cwd=ROOT, capture_output=True, text=True, timeout=120,
                           env={"DETECT_THREADS": "2", "LOG_LEVEL": "WARNING", "PYTHONPATH": f"{ROOT}:{ROOT}/tests",
                                "PATH": "/usr/bin:/bin"})
@@ -147,3 +149,51 @@ def test_real_group_photo_has_six_faces_at_every_detail(detector) -> None:
         assert all(len(f.landmarks) == 5 for f in faces)
     result = analyze_bytes(jpeg(image), DEFAULT_OPTIONS).result
     assert result["faces_detected"] == 6
+
+
+# ------------------------------------------------------------------------ landmarks in the answer
+
+def test_scaled_maps_pixel_centres() -> None:
+    # The resized image's pixel 0 covers the photo's [0, 4): its centre, 0, is the photo's 1.5.
+    det = _scaled(Detection(0.0, 0.0, 10.0, 10.0, 0.9, ((0.0, 0.0),) * 5), 0.25)
+    assert (det.x1, det.x2) == (1.5, 41.5) and det.landmarks[0] == (1.5, 1.5)
+
+
+def test_the_answer_gives_five_named_points_in_the_original_photos_pixels() -> None:
+    image = fixture_image("astronaut.png")
+    small = analyze_bytes(png(image), DEFAULT_OPTIONS).result["faces"][0]
+    assert list(small["landmarks"]) == list(LANDMARKS)
+    box = small["box"]
+    for x, y in small["landmarks"].values():
+        assert box["x"] <= x <= box["x"] + box["width"] and box["y"] <= y <= box["y"] + box["height"]
+    # A 4x JPEG bigger than MAX_PIXELS is analysed reduced: its points still come back in its own pixels.
+    big = cv2.resize(image, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
+    outcome = analyze_bytes(jpeg(big), DEFAULT_OPTIONS.merged({"detail": "fast"}))
+    (face,) = outcome.result["faces"]
+    tolerance = 0.1 * face["box"]["width"]  # the same face seen at another input size (unscaled: ~600 px off)
+    for name, (x, y) in face["landmarks"].items():
+        sx, sy = small["landmarks"][name]
+        assert abs(x - ((sx + 0.5) * 4 - 0.5)) < tolerance and abs(y - ((sy + 0.5) * 4 - 0.5)) < tolerance, name
+
+
+# ------------------------------------------------------------------------ small faces in big photos
+
+def _decoded(image: np.ndarray) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(jpeg(image), np.uint8), cv2.IMREAD_COLOR)
+
+
+def test_weak_small_boxes_of_the_reduced_pass_are_checked_at_full_resolution(detector, monkeypatch) -> None:
+    sys.path.insert(0, str(ROOT / "tools"))
+    from group_recall import background, paste_canvas
+
+    faces = [(fixture_image("astronaut.png")[37:197, 146:306], "a", "female"),
+             (fixture_image("camera.png")[101:211, 172:282], "c", "male")] * 10
+    # Tight 60 px face crops in 12 MP: 30 px in the 2000 px pass, where YuNet scores them low.
+    canvas, _ = paste_canvas(background(4000, 3000), faces, 60, np.random.default_rng(1))
+    found = detector.detect(_decoded(canvas), 0.75)
+    monkeypatch.setattr(detection, "VERIFY_BELOW_SCALE", 0.0)  # the finer pass alone, as before issue 24
+    alone = detector.detect(_decoded(canvas), 0.75)
+    assert len(alone) <= 3 and 8 <= len(found) <= len(faces)
+    monkeypatch.undo()
+    for name in ("coffee.png", "chelsea.png"):  # and no box where there is no face
+        assert detector.detect(_decoded(background(4000, 3000, name)), 0.75) == []
