@@ -50,7 +50,12 @@ class Settings:
     log_level: str
     write_redacted: bool
     net_clones: int
-    detect_threads: int
+    detect_threads: int  # OpenCV's threads for the process; 0: one per core this process may use
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity; what OpenCV's own default counts)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _number(env: Mapping[str, str], name: str, default: float, lo: float, hi: float,
@@ -119,7 +124,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=log_level,
         write_redacted=_flag(env, "WRITE_REDACTED", False),
         net_clones=int(_number(env, "NET_CLONES", 1, 1, 64, int)),
-        detect_threads=int(_number(env, "DETECT_THREADS", 1, 1, 64, int)),
+        detect_threads=int(_number(env, "DETECT_THREADS", 0, 0, 64, int)),
     )
 
 

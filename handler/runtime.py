@@ -6,7 +6,7 @@ import threading
 import time
 from typing import Any
 
-from handler.config import SETTINGS
+from handler.config import SETTINGS, usable_cores
 from handler.logs import log
 from handler.models import Models, load_models
 
@@ -28,7 +28,7 @@ def get_models() -> Models:
             if _models is None:
                 t0 = time.perf_counter()
                 _models = load_models(SETTINGS.model_dir, on_loaded=_log_net, clones=SETTINGS.net_clones,
-                                      threads=SETTINGS.detect_threads)
+                                      threads=SETTINGS.detect_threads or usable_cores())
                 log("models_ready", total_ms=round((time.perf_counter() - t0) * 1000, 1),
                     model_dir=str(SETTINGS.model_dir))
     return _models

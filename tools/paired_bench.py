@@ -57,7 +57,8 @@ print(json.dumps(out))
 
 def make_photos(tmp: Path) -> dict[str, tuple[str, bool]]:
     from helpers import fixture_image, jpeg
-    from tools.group_recall import background, paste_canvas
+
+    from evaluation.group_recall import background, paste_canvas
 
     woman = cv2.imread(str(ROOT.parent / "shared" / "photos" / "woman1.jpg"))
     if woman is None:

@@ -72,6 +72,12 @@ def test_bench_folder_two_phone_photos() -> None:
     assert "--jobs 2" in out and "2 phone photos, 12 MP" in out
 
 
+def test_paired_bench_against_this_tree() -> None:
+    """Issue 24's same-run ratios: one process per tree, one steady request per photo (the tree against itself)."""
+    out = run("tools/paired_bench.py", str(ROOT), "--rounds", "1", "--steady", "1")
+    assert "24 faces 12 MP" in out and "first portrait request / steady" in out
+
+
 def test_fuzz_a_few_seconds() -> None:
     """atheris where installed (`make fuzz` installs it); otherwise the script's own hypothesis fallback,
     which drives the same two targets with the same checks."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,7 @@ import pytest
 from helpers import fixture_image, jpeg, load_event, png
 
 from handler import aws, detection
-from handler.config import load_settings
+from handler.config import load_settings, usable_cores
 from handler.detection import Detection, _scaled
 from handler.errors import ConfigError, RequestError
 from handler.face import LANDMARKS
@@ -101,10 +102,19 @@ def test_a_forked_child_still_detects_with_several_threads() -> None:
 
 def test_detect_threads_is_validated() -> None:
     assert load_settings({"DETECT_THREADS": "4"}).detect_threads == 4
-    assert load_settings({}).detect_threads == 1
-    for bad in ("0", "65", "two"):
+    assert load_settings({}).detect_threads == 0  # one per usable core (handler/runtime.py)
+    for bad in ("-1", "65", "two"):
         with pytest.raises(ConfigError, match="DETECT_THREADS"):
             load_settings({"DETECT_THREADS": bad})
+
+
+def test_the_default_thread_count_is_the_usable_cores() -> None:
+    """DETECT_THREADS=0 (the default) gives OpenCV one thread per core this process may use."""
+    proc = subprocess.run([sys.executable, "-c", "import cv2, handler; print(cv2.getNumThreads())"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "DETECT_THREADS": "0", "LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    assert int(proc.stdout.split()[-1]) == usable_cores()
 
 
 # ------------------------------------------------------------------------ any aspect ratio
@@ -183,8 +193,7 @@ def _decoded(image: np.ndarray) -> np.ndarray:
 
 
 def test_weak_small_boxes_of_the_reduced_pass_are_checked_at_full_resolution(detector, monkeypatch) -> None:
-    sys.path.insert(0, str(ROOT / "tools"))
-    from group_recall import background, paste_canvas
+    from evaluation.group_recall import background, paste_canvas
 
     faces = [(fixture_image("astronaut.png")[37:197, 146:306], "a", "female"),
              (fixture_image("camera.png")[101:211, 172:282], "c", "male")] * 10

@@ -10,7 +10,6 @@ so 1 px and 0.01 plus that).
 from __future__ import annotations
 
 import ctypes
-import sys
 from pathlib import Path
 
 import cv2
@@ -18,14 +17,13 @@ import numpy as np
 import pytest
 from helpers import SHARED, fixture_image
 
+from evaluation.group_recall import background
 from handler.runtime import get_models
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
 LIBRARY = FIXTURES / "libfacedetection.so"
 OPENMP = next(iter(sorted(FIXTURES.glob("libgomp-*.so*"))), None)
-sys.path.insert(0, str(ROOT / "evaluation"))
-from group_recall import background  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not LIBRARY.is_file() or OPENMP is None,
                                 reason=f"{LIBRARY} and its libgomp are not here (build-only since issue 24): "
