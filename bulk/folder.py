@@ -1,6 +1,6 @@
 """The folder form of `python -m handler`: many photos on this machine, in N processes, resumable.
 
-Each photo goes through the one per-photo flow (handler/__main__.py's analyze_file, i.e. the service's
+Each photo goes through the one per-photo flow (handler/service.py's analyze_file, i.e. the service's
 analyze_bytes) with the options the command line gave. Worker processes are spawned, not forked: each
 imports handler (which loads and warms every net once) in a fresh interpreter, so no OpenMP or OpenCV
 thread pool is inherited half-alive from the parent. The parent alone writes the results, one whole
@@ -51,7 +51,7 @@ def _head(photo: Photo) -> dict:
 
 def analyze_photo(photo: Photo, opts: Options, out_dir: Path | None, redacted: bool) -> dict:
     """One photo's result line: its key, size and mtime, then the API's result or its error."""
-    from handler.__main__ import analyze_file
+    from handler.service import analyze_file
 
     head = _head(photo)
     try:

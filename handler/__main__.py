@@ -21,7 +21,7 @@ from handler import options
 from handler.errors import RequestError
 from handler.image_header import ACCEPTED
 from handler.options import Options
-from handler.service import Outcome, analyze_bytes, parse_options
+from handler.service import analyze_file, parse_options
 
 # The images are asked for by naming a file to write: --out sets `annotate`, --redacted the redacted image
 # (both may be written at once, which `output` can't say), so these two options get no flag of their own.
@@ -73,11 +73,6 @@ def build_parser() -> argparse.ArgumentParser:
             parser.add_argument("--" + spec.name.replace("_", "-"), dest=spec.name, metavar=spec.name.upper(),
                                 help=f"{spec.doc}; {spec.rule()}")
     return parser
-
-
-def analyze_file(path: Path, opts: Options) -> Outcome:
-    """One photo file through the service's one per-photo flow; OSError or RequestError on failure."""
-    return analyze_bytes(path.read_bytes(), opts)
 
 
 def is_folder_form(args: argparse.Namespace) -> bool:

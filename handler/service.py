@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -122,6 +123,11 @@ def analyze_bytes(data: bytes, options: Options = DEFAULT_OPTIONS, *, max_bytes:
     if regions is not None:
         result["redacted_regions"] = [_scaled_box(r, sx, sy, size) for r in regions]
     return Outcome(result, annotated, annotated_scale, redacted, redacted_scale)
+
+
+def analyze_file(path: Path, options: Options = DEFAULT_OPTIONS) -> Outcome:
+    """One photo file through the one per-photo flow (the CLI, one photo or a folder); OSError or RequestError."""
+    return analyze_bytes(path.read_bytes(), options)
 
 
 def warm_up() -> None:

@@ -30,7 +30,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 IN_PROCESS = r"""
 import json, pathlib, sys, time
-from handler.__main__ import analyze_file, build_parser, cli_options
+from handler.__main__ import build_parser, cli_options
+from handler.service import analyze_file
 files = sorted(p for p in pathlib.Path(sys.argv[1]).rglob("*") if p.is_file())
 opts = cli_options(build_parser().parse_args([sys.argv[1]]))   # what the folder form asks for: no image
 for path in files[:5]:
