@@ -58,14 +58,20 @@ def output_keys(key: str, settings: Settings = SETTINGS, token: str = "0" * TOKE
     """(annotated image key, JSON key) for an input key and an image token, deterministic and within the key limit."""
     relative = key[len(settings.input_prefix):] if key.startswith(settings.input_prefix) else key
     base = settings.output_prefix + relative
-    if len(f"{base}.annotated.{token}.jpg".encode()) > MAX_KEY_BYTES:
+    if len(_image_key(base, token).encode()) > MAX_KEY_BYTES:
         base = settings.output_prefix + "long-keys/" + hashlib.sha256(key.encode()).hexdigest()
-    return f"{base}.annotated.{token}.jpg", base + ".json"
+    return _image_key(base, token), base + ".json"
+
+
+def _image_key(base: str, token: str) -> str:
+    """The annotated image's key beside the result `base + ".json"` (the one place its name is formed)."""
+    return f"{base}.annotated.{token}.jpg"
 
 
 def redacted_key(image_key: str) -> str:
     """The redacted image's key, beside the annotated one (one byte shorter, so within the key limit too)."""
-    return image_key.replace(".annotated.", ".redacted.")
+    head, _, tail = image_key.rpartition(".annotated.")  # the last one: a folder may hold the word too
+    return f"{head}.redacted.{tail}"
 
 
 def image_token(source: ObjectInfo, fingerprint: str) -> str:
@@ -141,7 +147,7 @@ def _source_changed(store: ObjectStore, bucket: str, key: str, source: ObjectInf
 def _delete_images(store: ObjectStore, bucket: str, json_key: str, token: str | None, keep: str) -> None:
     """Delete the images of `token` (both kinds: a delete of a key that isn't there is not an error)."""
     if token and token != keep:
-        image_key = json_key.removesuffix(".json") + f".annotated.{token}.jpg"
+        image_key = _image_key(json_key.removesuffix(".json"), token)
         for image in (image_key, redacted_key(image_key)):
             store.delete(bucket, image)
 

@@ -24,7 +24,7 @@ from handler.config import SETTINGS, load_settings
 from handler.errors import RequestError
 from handler.imaging import decode
 from handler.storage import MAX_KEY_BYTES, ObjectInfo, ObjectMissing
-from handler.storage_trigger import TOKEN_CHARS, output_keys, skip_reason
+from handler.storage_trigger import TOKEN_CHARS, output_keys, redacted_key, skip_reason
 
 # FUZZ_EXAMPLES=5000 for a deeper run by hand.
 FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 200)), deadline=None,
@@ -286,7 +286,8 @@ def test_s3_key_round_trip(key: str, safe: str) -> None:
 
 
 @FUZZ
-@given(st.sampled_from(["", "uploads/", "results/", "in/photos/", "uploads/long-keys/"]) | st.just("uploads/"),
+@given(st.sampled_from(["", "uploads/", "results/", "in/photos/", "uploads/long-keys/", "uploads/x.annotated.y/"])
+       | st.just("uploads/"),
        KEY_TEXT | st.text(st.characters(blacklist_categories=("Cs",)), min_size=900, max_size=1100),
        st.sampled_from(range(len(SETTINGS_VARIANTS))))
 def test_output_keys_are_bounded_and_never_loop(prefix: str, name: str, variant: int) -> None:
@@ -308,6 +309,8 @@ def test_output_keys_are_bounded_and_never_loop(prefix: str, name: str, variant:
         assert len(digest) == 64 and set(digest) <= set("0123456789abcdef")
     else:
         assert image_key == cfg.output_prefix + relative + f".annotated.{token}.jpg"
+    # The redacted image sits beside the annotated one, whatever ".annotated." the folders' names hold.
+    assert redacted_key(image_key) == image_key.removesuffix(f".annotated.{token}.jpg") + f".redacted.{token}.jpg"
 
 
 # ----------------------------------------------------------------------------- regressions found by the above
