@@ -76,7 +76,8 @@ def find_photos(paths: list[str], base: Path, skip: Path | None = None) -> list[
     photos = []
     for path in files:
         try:
-            size, mtime = path.stat().st_size, path.stat().st_mtime
+            stat = path.stat()
+            size, mtime = stat.st_size, stat.st_mtime
         except OSError:  # gone or unreadable since it was listed: its error line says so
             size, mtime = -1, 0.0
         photos.append(Photo(str(path), _key(path, base), path.relative_to(common).as_posix(), size, mtime))
