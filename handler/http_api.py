@@ -110,6 +110,17 @@ def decode_base64_image(value: object) -> bytes:
     return data
 
 
+def json_object(body: bytes) -> dict:
+    """A request body that must be a JSON object; RequestError `invalid_json` otherwise."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise RequestError("the request body is not valid JSON", code="invalid_json") from None
+    if not isinstance(payload, dict):
+        raise RequestError("the JSON body must be an object", code="invalid_json")
+    return payload
+
+
 def parse_analyze_body(request: HttpRequest) -> tuple[bytes, object]:
     """(image bytes, request options) from a JSON body or a raw image body."""
     if len(request.body) > LAMBDA_PAYLOAD_LIMIT:
@@ -120,12 +131,7 @@ def parse_analyze_body(request: HttpRequest) -> tuple[bytes, object]:
         if not request.body.strip():
             raise RequestError("the request body is empty; send JSON {\"image\": \"<base64>\"} or an image",
                                code="empty_body")
-        try:
-            payload = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError):
-            raise RequestError("the request body is not valid JSON", code="invalid_json") from None
-        if not isinstance(payload, dict):
-            raise RequestError("the JSON body must be an object", code="invalid_json")
+        payload = json_object(request.body)
         if "image" not in payload:
             raise RequestError("the JSON body has no `image` field (base64 of the image)", code="missing_field")
         return decode_base64_image(payload["image"]), payload.get("options", from_query)
@@ -198,7 +204,8 @@ def _presigner(make: Callable[[], uploads.Presigner] | None) -> uploads.Presigne
 
 def uploads_route(request: HttpRequest, make: Callable[[], uploads.Presigner] | None) -> HttpResponse:
     """POST /uploads: a presigned upload for a photo too big for POST /analyze (handler/uploads.py)."""
-    return json_response(201, uploads.create(request.body, _presigner(make), SETTINGS))
+    payload = json_object(request.body) if request.body.strip() else {}
+    return json_response(201, uploads.create(payload, _presigner(make), SETTINGS))
 
 
 def upload_result_route(request: HttpRequest, make: Callable[[], uploads.Presigner] | None) -> HttpResponse:

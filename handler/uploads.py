@@ -46,21 +46,9 @@ def upload_key(upload_id: str, settings: Settings) -> str:
     return f"{settings.input_prefix}http/{upload_id}"
 
 
-def _payload(body: bytes) -> dict:
-    if not body.strip():
-        return {}
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise RequestError("the request body is not valid JSON", code="invalid_json") from None
-    if not isinstance(payload, dict):
-        raise RequestError("the JSON body must be an object", code="invalid_json")
-    return payload
-
-
-def create(body: bytes, presigner: Presigner, settings: Settings) -> dict:
-    """POST /uploads {"content_type": "image/jpeg", "bytes": N}: a presigned upload and where its result appears."""
-    payload = _payload(body)
+def create(payload: dict, presigner: Presigner, settings: Settings) -> dict:
+    """POST /uploads {"content_type": "image/jpeg", "bytes": N} (the parsed body; {} for none): a presigned
+    upload and where its result appears."""
     content_type = payload.get("content_type", "image/jpeg")
     if content_type not in UPLOAD_TYPES:
         raise RequestError(f"`content_type` must be one of {', '.join(sorted(UPLOAD_TYPES))}",

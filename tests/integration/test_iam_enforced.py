@@ -104,7 +104,7 @@ def _presigned_upload(recorder: Recorder, s3) -> str:
     from handler import uploads
 
     settings = _function_settings()
-    answer = uploads.create(b'{"content_type": "image/png"}', uploads.S3Uploads(aws.s3_client()), settings)
+    answer = uploads.create({"content_type": "image/png"}, uploads.S3Uploads(aws.s3_client()), settings)
     form = answer["upload"]
     sent = requests.post(form["url"], data=form["fields"],
                          files={"file": ("big.png", fixture_bytes("camera.png"), "image/png")}, timeout=30)
