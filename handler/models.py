@@ -21,6 +21,7 @@ import numpy as np
 from handler import calibration
 from handler.calibration import Calibration
 from handler.detection import Detection, detect_at_detail
+from handler.detector_shapes import DetectorsByShape
 from handler.errors import ModelError
 from handler.manifest import FIX, NetSpec, read_manifest, verify_files
 
@@ -100,32 +101,40 @@ class YuNetDetector:
     """Adapter for YuNet on OpenCV's own `cv2.FaceDetectorYN` (the ONNX models/convert_yunet.py builds).
 
     A FaceDetectorYN holds one cv2.dnn.Net and its input size, so it is not
-    thread-safe: like LoadedNet, a pool of `clones` detectors, each call borrowing
-    one (one copy: a lock). FaceDetectorYN pads the input to a multiple of 32 with
-    zeros, decodes score = sqrt(cls * obj), boxes and the 5 landmarks, and applies
-    non-maximum suppression (IoU 0.3, libfacedetection's). `threads` sets OpenCV's
-    thread count for the process at load time (cv2.setNumThreads is global):
+    thread-safe: like LoadedNet, a pool of `clones` copies, each call borrowing
+    one (one copy: a lock); a copy is a detector per input shape (DetectorsByShape).
+    FaceDetectorYN pads the input to a multiple of 32 with zeros, decodes score = sqrt(cls * obj),
+    boxes and the 5 landmarks, and applies non-maximum suppression (IoU 0.3, libfacedetection's).
+    `threads` sets OpenCV's thread count for the process at load time (cv2.setNumThreads is global):
     docs/decisions.md, "DETECT_THREADS".
     """
 
     _NMS_IOU = 0.3
     _TOP_K = 5000
     _MIN_SIDE = 64
+    # Input pixels whose detectors a copy keeps (handler/detector_shapes.py), about 210 MB of buffers: one
+    # band of a big photo's finer pass (at most detection.BAND_PIXELS) plus the 640 px pass in both
+    # orientations and the crops that pass re-checks.
+    _SHAPE_PIXELS = 3_200_000
 
     def __init__(self, spec: NetSpec, clones: int = 1, threads: int = 1) -> None:
         self.spec = spec
         cv2.setNumThreads(threads)
         t0 = time.perf_counter()
+
+        def create() -> cv2.FaceDetectorYN:
+            return cv2.FaceDetectorYN.create(str(spec.files["weights"]), "", (320, 320), 0.5,
+                                             self._NMS_IOU, self._TOP_K)
+
         try:
-            detectors = [cv2.FaceDetectorYN.create(str(spec.files["weights"]), "", (320, 320), 0.5,
-                                                   self._NMS_IOU, self._TOP_K) for _ in range(clones)]
+            create()
         except cv2.error as exc:
             raise ModelError(f"net {spec.key!r} failed to load from {spec.files['weights']}: "
                              f"{exc.msg if hasattr(exc, 'msg') else exc}; {FIX}") from None
         self.load_ms = (time.perf_counter() - t0) * 1000
-        self._free: queue.SimpleQueue[cv2.FaceDetectorYN] = queue.SimpleQueue()
-        for detector in detectors:
-            self._free.put(detector)
+        self._free: queue.SimpleQueue[DetectorsByShape] = queue.SimpleQueue()
+        for _ in range(clones):
+            self._free.put(DetectorsByShape(create, self._SHAPE_PIXELS))
         self._clones = clones
         self.warm_ms = 0.0
 
@@ -150,13 +159,13 @@ class YuNetDetector:
             image = cv2.copyMakeBorder(image, 0, max(0, self._MIN_SIDE - height), 0, max(0, self._MIN_SIDE - width),
                                        cv2.BORDER_CONSTANT, value=0)
             height, width = image.shape[:2]
-        detector = self._free.get()
+        detectors = self._free.get()
         try:
-            detector.setInputSize((width, height))
+            detector = detectors.get(width, height)
             detector.setScoreThreshold(min_confidence)
             _, rows = detector.detect(np.ascontiguousarray(image, np.uint8))
         finally:
-            self._free.put(detector)
+            self._free.put(detectors)
         if rows is None:
             return []
         return [Detection(x, y, x + w, y + h, score, tuple(zip(points[0::2], points[1::2], strict=True)))
