@@ -33,7 +33,7 @@ class DetectorsByShape:
 
     def __init__(self, create: Callable[[], Any], budget: int) -> None:
         self._create = create
-        self._budget = budget
+        self.budget = budget
         self._by_shape: OrderedDict[tuple[int, int], Any] = OrderedDict()
 
     def get(self, width: int, height: int) -> Any:
@@ -42,7 +42,7 @@ class DetectorsByShape:
         detector = self._by_shape.pop(shape, None)
         if detector is None:
             detector = self._create()
-            while self._by_shape and self.pixels() + shape[0] * shape[1] > self._budget:
+            while self._by_shape and self.pixels() + shape[0] * shape[1] > self.budget:
                 self._by_shape.popitem(last=False)
         self._by_shape[shape] = detector
         detector.setInputSize((width, height))

@@ -112,9 +112,10 @@ class YuNetDetector:
     _NMS_IOU = 0.3
     _TOP_K = 5000
     _MIN_SIDE = 64
-    # Input pixels whose detectors a copy keeps (handler/detector_shapes.py), about 210 MB of buffers: one
-    # band of a big photo's finer pass (at most detection.BAND_PIXELS) plus the 640 px pass in both
-    # orientations and the crops that pass re-checks.
+    # Input pixels whose detectors the process keeps (handler/detector_shapes.py), about 210 MB of buffers:
+    # one band of a big photo's finer pass (at most detection.BAND_PIXELS) plus the 640 px pass in both
+    # orientations and the crops that pass re-checks. Shared out between the copies, so memory does not
+    # grow with NET_CLONES (a copy always keeps the shape it used last).
     _SHAPE_PIXELS = 3_200_000
 
     def __init__(self, spec: NetSpec, clones: int = 1, threads: int = 1) -> None:
@@ -134,7 +135,7 @@ class YuNetDetector:
         self.load_ms = (time.perf_counter() - t0) * 1000
         self._free: queue.SimpleQueue[DetectorsByShape] = queue.SimpleQueue()
         for _ in range(clones):
-            self._free.put(DetectorsByShape(create, self._SHAPE_PIXELS))
+            self._free.put(DetectorsByShape(create, self._SHAPE_PIXELS // clones))
         self._clones = clones
         self.warm_ms = 0.0
 

@@ -9,6 +9,7 @@ import pytest
 from helpers import fixture_image
 
 from handler.detector_shapes import DetectorsByShape, padded
+from handler.models import YuNetDetector, load_net
 from handler.runtime import get_models
 
 
@@ -57,3 +58,9 @@ def test_the_answer_does_not_depend_on_the_shapes_seen_before(between) -> None:
     detector.detect(other, 0.5, "full")
     assert detector.detect(image, 0.5, "full") == before
     assert detector.forward(np.zeros((480, 640, 3), np.uint8), 0.5) == []
+
+
+def test_the_copies_share_one_budget() -> None:
+    pool = load_net(get_models()["detector"].spec, clones=3, threads=cv2.getNumThreads())
+    budgets = [pool._free.get().budget for _ in range(3)]
+    assert budgets == [YuNetDetector._SHAPE_PIXELS // 3] * 3
