@@ -4,7 +4,8 @@ Importing this package loads and warms every net once (see handler.runtime), so
 the first request in a reused container is as fast as the hundredth.
 """
 
-from handler import runtime, service
+from handler import allocator, runtime, service
 
+allocator.keep_freed_memory()
 runtime.get_models()
 service.warm_up()
