@@ -8,7 +8,8 @@ Runs the pipeline's detection and attribute nets once over each folder (cached i
 build/), pools their faces, then:
   1. cross-fits (K folds over the pool: every figure printed comes from folds that did
      not fit it) and prints ECE, accuracy per confidence band, the gender threshold table,
-     age coverage and width per band of predicted age, and per population (each folder,
+     age coverage, width and the interval score (what --bandwidth was chosen by) per band
+     of predicted age, and per population (each folder,
      each of its age bands and race groups): coverage, MAE, width, age_uncertain share,
      gender decided share and accuracy; then the same with each population held out
      (each folder x race group scored by parameters fitted on every other one);
@@ -88,7 +89,7 @@ def write(pool: Pool, dumps: dict[str, Dump], folders: list[Path], model_dir: Pa
     from handler import calibration
 
     gender = fitting.fit_platt(pool.p_male, pool.is_male)
-    age = fitting.fit_intervals(pool.years, pool.low, COVERAGE, pool.bandwidth, ages_high=pool.high,
+    age = fitting.fit_intervals(pool.years, pool.low, pool.coverage, pool.bandwidth, ages_high=pool.high,
                                 spread=pool.spread, spread_years=pool.spread_years)
     manifest_path = model_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
@@ -120,7 +121,7 @@ def write(pool: Pool, dumps: dict[str, Dump], folders: list[Path], model_dir: Pa
         "age": {"method": "localised split-conformal residual quantiles, one pair per whole year of predicted "
                           "age (faces weighted by a Gaussian of the distance between log(1 + predicted ages), sd "
                           "bandwidth), each residual divided by 1 + mirror spread / spread_years",
-                "coverage": COVERAGE,
+                "coverage": pool.coverage,
                 "bandwidth": pool.bandwidth if math.isfinite(pool.bandwidth) else None,
                 "spread_years": pool.spread_years if math.isfinite(pool.spread_years) else None,
                 "edges": list(age.edges),
@@ -154,7 +155,11 @@ def main() -> None:
     ap.add_argument("--bandwidth", type=float, default=BANDWIDTH,
                     help="sd of the Gaussian over log(1 + predicted age) that lends a face its neighbours' "
                          "residuals (inf: one width for every age)")
+    ap.add_argument("--coverage", type=float, default=COVERAGE,
+                    help="the share of faces each interval should hold (what the answer's age.interval.coverage says)")
     args = ap.parse_args()
+    if not 0 < args.coverage < 1:
+        ap.error("--coverage must be between 0 and 1")
     if not args.spread_years > 0 or not args.bandwidth > 0:
         ap.error("--spread-years and --bandwidth must be > 0 (inf for a fixed width)")
     if len({f.resolve().name for f in args.data}) != len(args.data):
@@ -164,7 +169,8 @@ def main() -> None:
         from evaluation import face_dump
 
         dumps = {f.resolve().name: face_dump.load(f) for f in args.data}
-        faces = dataclasses.replace(pool(dumps), spread_years=args.spread_years, bandwidth=args.bandwidth)
+        faces = dataclasses.replace(pool(dumps), spread_years=args.spread_years, bandwidth=args.bandwidth,
+                                    coverage=args.coverage)
         report(faces, args.seeds)  # imports handler, whose nets load from the uncalibrated folder
         if not args.report_only:
             path = write(faces, dumps, args.data, MODELS)

@@ -56,6 +56,7 @@ class Pool:
     spread: np.ndarray      # mirror spread, years
     spread_years: float = SPREAD_YEARS
     bandwidth: float = BANDWIDTH
+    coverage: float = COVERAGE
 
     @property
     def band(self) -> np.ndarray:
@@ -68,7 +69,7 @@ class Pool:
                   misread: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
         from evaluation import fitting
 
-        return fitting.cross_fit(self.p_male, self.is_male, self.years, self.low, COVERAGE, self.bandwidth,
+        return fitting.cross_fit(self.p_male, self.is_male, self.years, self.low, self.coverage, self.bandwidth,
                                  FOLDS, seed, ages_high=self.high, spread=self.spread,
                                  spread_years=self.spread_years, held_out=held_out, misread=misread)
 
