@@ -69,8 +69,11 @@ def test_conformal_quantiles_leave_at_most_the_tail_out() -> None:
 def test_equal_weights_give_the_unweighted_quantiles_and_zero_weights_drop_faces() -> None:
     rng = np.random.default_rng(0)
     for n in (1, 7, 10, 99, 100, 1001):
-        lower, upper = rng.normal(0, 5, n), rng.normal(0, 5, n)
-        assert conformal_quantiles(lower, 0.8, upper, np.full(n, 0.3)) == conformal_quantiles(lower, 0.8, upper)
+        lower, upper = rng.normal(0, 5, n), rng.normal(0, 5, n) + 20
+        # Split-conformal by hand: the floor((n + 1) * 0.1)-th smallest and the ceil((n + 1) * 0.9)-th.
+        by_hand = (np.sort(lower)[max(math.floor((n + 1) * 0.1) - 1, 0)],
+                   np.sort(upper)[min(math.ceil((n + 1) * 0.9) - 1, n - 1)])
+        assert conformal_quantiles(lower, 0.8, upper, np.full(n, 0.3)) == by_hand
     lower, upper = rng.normal(0, 5, 300), rng.normal(0, 5, 300)
     keep = rng.random(300) < 0.5
     assert conformal_quantiles(lower, 0.8, upper, keep.astype(float)) == \
