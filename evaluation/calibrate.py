@@ -8,7 +8,8 @@ Runs the pipeline's detection and attribute nets once over each folder (cached i
 build/), pools their faces, then:
   1. cross-fits (K folds over the pool: every figure printed comes from folds that did
      not fit it) and prints ECE, accuracy per confidence band, the gender threshold table,
-     age coverage and width per band of predicted age, and per population (each folder,
+     age coverage, width and the interval score (what --bandwidth was chosen by) per band
+     of predicted age, and per population (each folder,
      each of its age bands and race groups): coverage, MAE, width, age_uncertain share,
      gender decided share and accuracy; then the same with each population held out
      (each folder x race group scored by parameters fitted on every other one);
@@ -42,7 +43,7 @@ if str(ROOT) not in sys.path:  # run as a script (make calibrate): evaluation/ i
 MODELS = ROOT / "models"
 
 from evaluation.calibration_pool import (  # noqa: E402  (after the path above)
-    AGE_EDGES,
+    BANDWIDTH,
     CHILD_BELOW_YEARS,
     COVERAGE,
     MAX_USEFUL_WIDTH,
@@ -88,8 +89,8 @@ def write(pool: Pool, dumps: dict[str, Dump], folders: list[Path], model_dir: Pa
     from handler import calibration
 
     gender = fitting.fit_platt(pool.p_male, pool.is_male)
-    age = fitting.fit_intervals(pool.years, pool.low, AGE_EDGES, COVERAGE, ages_high=pool.high, spread=pool.spread,
-                                spread_years=pool.spread_years)
+    age = fitting.fit_intervals(pool.years, pool.low, pool.coverage, pool.bandwidth, ages_high=pool.high,
+                                spread=pool.spread, spread_years=pool.spread_years)
     manifest_path = model_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
 
@@ -117,10 +118,13 @@ def write(pool: Pool, dumps: dict[str, Dump], folders: list[Path], model_dir: Pa
         "fitted_for": fitted_for(manifest),
         "gender": {"method": "Platt scaling of the net's log-odds of male", "a": round(gender.a, 6),
                    "b": round(gender.b, 6)},
-        "age": {"method": "split-conformal residual quantiles per band of predicted age, each residual "
-                          "divided by 1 + mirror spread / spread_years",
-                "coverage": COVERAGE, "edges": list(AGE_EDGES),
+        "age": {"method": "localised split-conformal residual quantiles, one pair per whole year of predicted "
+                          "age (faces weighted by a Gaussian of the distance between log(1 + predicted ages), sd "
+                          "bandwidth), each residual divided by 1 + mirror spread / spread_years",
+                "coverage": pool.coverage,
+                "bandwidth": pool.bandwidth if math.isfinite(pool.bandwidth) else None,
                 "spread_years": pool.spread_years if math.isfinite(pool.spread_years) else None,
+                "edges": list(age.edges),
                 "quantiles": [[round(lo, 4), round(hi, 4)] for lo, hi in age.quantiles]},
         "rules": {"child_below_years": CHILD_BELOW_YEARS, "max_useful_width": MAX_USEFUL_WIDTH},
     }
@@ -147,10 +151,17 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5, help="fold assignments to report the spread over")
     ap.add_argument("--report-only", action="store_true", help="print the cross-fitted tables, write nothing")
     ap.add_argument("--spread-years", type=float, default=SPREAD_YEARS,
-                    help="mirror spread that doubles an interval (inf: one width per band, as before issue 27)")
+                    help="mirror spread that doubles an interval (inf: one width per predicted age)")
+    ap.add_argument("--bandwidth", type=float, default=BANDWIDTH,
+                    help="sd of the Gaussian over log(1 + predicted age) that lends a face its neighbours' "
+                         "residuals (inf: one width for every age)")
+    ap.add_argument("--coverage", type=float, default=COVERAGE,
+                    help="the share of faces each interval should hold (what the answer's age.interval.coverage says)")
     args = ap.parse_args()
-    if not args.spread_years > 0:
-        ap.error("--spread-years must be > 0 (inf for a fixed width)")
+    if not 0 < args.coverage < 1:
+        ap.error("--coverage must be between 0 and 1")
+    if not args.spread_years > 0 or not args.bandwidth > 0:
+        ap.error("--spread-years and --bandwidth must be > 0 (inf for a fixed width)")
     if len({f.resolve().name for f in args.data}) != len(args.data):
         ap.error("the folders need different names (the report and calibration.json name them)")
     with tempfile.TemporaryDirectory() as tmp:
@@ -158,7 +169,8 @@ def main() -> None:
         from evaluation import face_dump
 
         dumps = {f.resolve().name: face_dump.load(f) for f in args.data}
-        faces = dataclasses.replace(pool(dumps), spread_years=args.spread_years)
+        faces = dataclasses.replace(pool(dumps), spread_years=args.spread_years, bandwidth=args.bandwidth,
+                                    coverage=args.coverage)
         report(faces, args.seeds)  # imports handler, whose nets load from the uncalibrated folder
         if not args.report_only:
             path = write(faces, dumps, args.data, MODELS)

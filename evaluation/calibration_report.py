@@ -100,10 +100,14 @@ def report(pool: Pool, seeds: int) -> None:
     covered = (low <= pool.high) & (high >= pool.low)
     width = high - low
     seed_cov = [float(np.mean((r[1] <= pool.high) & (r[2] >= pool.low))) for r in runs]
+    scores = [fitting.interval_score(r[1], r[2], pool.low, pool.high, pool.coverage) for r in runs]
     print(f"\nage interval coverage {pct(covered)} % (seeds {100 * min(seed_cov):.1f}-{100 * max(seed_cov):.1f}), "
           f"median width {np.median(width):.0f} y; a face labelled with an age group is covered when the "
           "interval overlaps it")
-    print("\nby band of predicted age (what age_uncertain keys on):")
+    print(f"interval score (width + {2 / (1 - pool.coverage):g} x years missed; lower is better; bandwidth "
+          f"{pool.bandwidth:g}, spread_years {pool.spread_years:g}): {np.mean(scores):.3f} "
+          f"(mean of {seeds} seeds)")
+    print("\nby band of predicted age (the fit has one per whole year, localised; these group them):")
     print("| predicted | faces | median width | covered % | MAE | bucket % |\n|---|---|---|---|---|---|")
     band = np.searchsorted(AGE_EDGES, years, side="right")
     exact = pool.low == pool.high

@@ -27,6 +27,7 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import math
 import statistics
 from pathlib import Path
 
@@ -50,7 +51,8 @@ def faceread_predictions(folder: Path, step: int, limit: int | None, border: int
     from handler import calibration, runtime
 
     shipped = runtime.get_models().calibration
-    fitted_on = json.loads((runtime.SETTINGS.model_dir / calibration.FILE_NAME).read_text())["data"]
+    shipped_file = json.loads((runtime.SETTINGS.model_dir / calibration.FILE_NAME).read_text())
+    fitted_on = shipped_file["data"]
     dump = face_dump.load(folder, border=border, step=step)
     n = len(dump.labels) if limit is None else min(limit, len(dump.labels))
     found = dump.found[:n]
@@ -62,10 +64,11 @@ def faceread_predictions(folder: Path, step: int, limit: int | None, border: int
     if sha256 in {entry["labels_sha256"] for entry in fitted_on["folders"]}:
         labels = [lab for lab, f in zip(dump.labels[:n], found) if f]
         age = shipped.age
+        bandwidth = shipped_file["age"].get("bandwidth")
         p_male[found], low[found], high[found] = fitting.cross_fit(
-            raw[found], dump.is_male[:n][found], years[found], np.array([lab.low for lab in labels]), age.edges,
-            age.coverage, ages_high=np.array([lab.high for lab in labels]), spread=spread[found],
-            spread_years=age.spread_years)
+            raw[found], dump.is_male[:n][found], years[found], np.array([lab.low for lab in labels]), age.coverage,
+            math.inf if bandwidth is None else float(bandwidth), ages_high=np.array([lab.high for lab in labels]),
+            spread=spread[found], spread_years=age.spread_years)
         source = (f"{folder.name} is among the calibration's own data: calibrated figures are 5-fold cross-fitted "
                   "within it (each face's from parameters fitted on its other folds), not the shipped parameters")
     else:

@@ -9,9 +9,11 @@ so changing a net means re-running `make calibrate`, never silently wrong number
 Gender: Platt scaling of the net's log-odds, p(male) = sigmoid(a * log(p / (1 - p)) + b).
 Age: normalised split-conformal quantiles of the residual (true - predicted years), per band
 of the predicted age, so the interval [years + s * q_lo, years + s * q_hi] holds `coverage` of
-faces like the calibration set within each band. s = 1 + spread / spread_years grows with the
-face's difficulty: `spread` is how far the age net's readings of the chip and of its mirror
-image disagree (years). The fitting is evaluation/fitting.py's (dev only).
+faces like the calibration set within each band. Today's file has one band per whole year
+(edges at 0.5, 1.5, ... 99.5), each fitted on faces weighted by how near their predicted age is
+(localised conformal prediction); this module only looks the band up. s = 1 + spread / spread_years
+grows with the face's difficulty: `spread` is how far the age net's readings of the chip and of
+its mirror image disagree (years). The fitting is evaluation/fitting.py's (dev only).
 """
 
 from __future__ import annotations

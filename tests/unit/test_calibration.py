@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from evaluation.fitting import (
     fit_intervals,
     fit_platt,
     gender_ece,
+    interval_score,
 )
 from handler import calibration
 from handler.calibration import AgeIntervals
@@ -64,6 +66,66 @@ def test_conformal_quantiles_leave_at_most_the_tail_out() -> None:
     assert np.mean((residuals >= lo) & (residuals <= hi)) >= 0.8
 
 
+def test_equal_weights_give_the_unweighted_quantiles_and_zero_weights_drop_faces() -> None:
+    rng = np.random.default_rng(0)
+    for n in (1, 7, 10, 99, 100, 1001):
+        lower, upper = rng.normal(0, 5, n), rng.normal(0, 5, n) + 20
+        # Split-conformal by hand: the floor((n + 1) * 0.1)-th smallest and the ceil((n + 1) * 0.9)-th.
+        by_hand = (np.sort(lower)[max(math.floor((n + 1) * 0.1) - 1, 0)],
+                   np.sort(upper)[min(math.ceil((n + 1) * 0.9) - 1, n - 1)])
+        assert conformal_quantiles(lower, 0.8, upper, np.full(n, 0.3)) == by_hand
+    lower, upper = rng.normal(0, 5, 300), rng.normal(0, 5, 300)
+    keep = rng.random(300) < 0.5
+    assert conformal_quantiles(lower, 0.8, upper, keep.astype(float)) == \
+        conformal_quantiles(lower[keep], 0.8, upper[keep])
+    with pytest.raises(ValueError):
+        conformal_quantiles(lower, 0.8, upper, np.zeros(300))
+
+
+def test_weights_shrink_the_effective_count_so_few_near_faces_widen_the_tail() -> None:
+    residuals = np.arange(-50, 50, dtype=float)
+    # Ten faces carry all the weight: the 10th percentile of ~10 faces is their smallest.
+    weights = np.where(np.arange(100) % 10 == 0, 1.0, 1e-12)
+    assert conformal_quantiles(residuals, 0.8, weights=weights) == (-50.0, 40.0)
+
+
+def test_localised_intervals_follow_the_error_at_each_age() -> None:
+    rng = np.random.default_rng(1)
+
+    def faces(n: int) -> tuple[np.ndarray, np.ndarray]:
+        ages = np.floor(np.exp(rng.uniform(np.log(2), np.log(91), n)) - 1)   # whole years, 1-89, many babies
+        return ages + rng.normal(0, 0.3 + 0.12 * ages), ages   # errors grow with age, as the net's do
+
+    years, ages = faces(6000)
+    intervals = fit_intervals(years, ages, 0.8, 0.15)
+    assert len(intervals.quantiles) == 101 and intervals.edges[:2] == (0.5, 1.5)
+    width = [intervals.interval(a)[1] - intervals.interval(a)[0] for a in (1.0, 10.0, 60.0)]
+    assert width[0] <= 1 < width[1] < width[2]   # a baby's interval is fitted on babies, not on 10-year-olds
+    new_years, new_ages = faces(6000)
+    low, high = np.array([intervals.interval(y) for y in new_years]).T
+    covered = (new_ages >= low) & (new_ages <= high)
+    for lo, hi in ((0, 3), (3, 13), (13, 40), (40, 95)):   # holds within each range of predicted age
+        inside = (new_years >= lo) & (new_years < hi)
+        assert covered[inside].mean() == pytest.approx(0.8, abs=0.05)
+    steps = np.abs(np.diff([q for pair in intervals.quantiles[20:] for q in pair[1:]]))
+    assert steps.max() < 1.5   # neighbouring years lend each other faces: no step at a band edge
+
+
+def test_an_infinite_bandwidth_is_one_pooled_pair_for_every_age() -> None:
+    rng = np.random.default_rng(2)
+    years, ages = rng.uniform(0, 80, 500), rng.uniform(0, 80, 500)
+    intervals = fit_intervals(years, ages, 0.8, math.inf)
+    assert set(intervals.quantiles) == {conformal_quantiles(ages - years, 0.8)}
+    with pytest.raises(ValueError, match="bandwidth"):
+        fit_intervals(years, ages, 0.8, 0.0)
+
+
+def test_interval_score_by_hand() -> None:
+    # Widths 4 and 2; the second misses an exact 13 by 1 year, the first overlaps its group: 4, 2 + 10 * 1.
+    low, high = np.array([10.0, 10.0]), np.array([14.0, 12.0])
+    assert interval_score(low, high, np.array([14.0, 13.0]), np.array([19.0, 13.0]), 0.8) == 8.0
+
+
 def test_intervals_are_whole_years_and_cover_on_fresh_data() -> None:
     rng = np.random.default_rng(0)
 
@@ -73,7 +135,7 @@ def test_intervals_are_whole_years_and_cover_on_fresh_data() -> None:
         return np.clip(ages + noise, 0, 80), ages
 
     years, ages = faces(4000)
-    intervals = fit_intervals(years, ages, (10.0, 30.0, 50.0), 0.8)
+    intervals = fit_intervals(years, ages, 0.8, 0.15)
     assert intervals.interval(5.0)[1] - intervals.interval(5.0)[0] < intervals.interval(60.0)[1] - \
         intervals.interval(60.0)[0]
     new_years, new_ages = faces(4000)
@@ -92,7 +154,7 @@ def test_cross_fit_scores_each_face_with_parameters_it_did_not_fit() -> None:
     years = np.linspace(0, 80, 500)
     ages = years.copy()
     ages[0] = 1000.0    # an outlier can only widen the folds that fit on it
-    p_male, low, high = cross_fit(raw, is_male, years, ages, (40.0,), 0.8, folds=5)
+    p_male, low, high = cross_fit(raw, is_male, years, ages, 0.8, 0.15, folds=5)
     assert not ((low[0] <= 1000) & (1000 <= high[0]))
     assert p_male.shape == low.shape == (500,) and ((p_male > 0) & (p_male < 1)).all()
 
@@ -101,10 +163,10 @@ def test_range_labels_count_as_covered_when_the_interval_overlaps_them() -> None
     # Ten-year groups around a net that reads the group's middle: any interval reaching the group covers it.
     years = np.repeat([25.0, 35.0, 45.0], 100)
     low = np.floor(years / 10) * 10
-    intervals = fit_intervals(years, low, (30.0, 40.0), 0.8, ages_high=low + 9)
+    intervals = fit_intervals(years, low, 0.8, 0.15, ages_high=low + 9)
     # The lower tail is fitted on (high - predicted) = +4, the upper on (low - predicted) = -5: crossed,
     # so both become the point between them, which lies inside every group.
-    assert intervals.quantiles[1] == (-0.5, -0.5)
+    assert intervals.quantiles[35] == (-0.5, -0.5)
     assert conformal_quantiles([-1.0] * 10, 0.8, upper_residuals=[2.0] * 10) == (-1.0, 2.0)
     low, high = intervals.interval(35.0)
     assert 30 <= low <= high + 1 and high <= 39
@@ -119,8 +181,8 @@ def test_a_harder_face_gets_a_wider_interval_that_still_covers() -> None:
         return ages + rng.normal(0, 3 * (1 + spread / 8)), ages, spread   # errors grow with the spread
 
     years, ages, spread = faces(6000)
-    flat = fit_intervals(years, ages, (40.0,), 0.8)
-    scaled = fit_intervals(years, ages, (40.0,), 0.8, spread=spread, spread_years=8.0)
+    flat = fit_intervals(years, ages, 0.8, math.inf)
+    scaled = fit_intervals(years, ages, 0.8, math.inf, spread=spread, spread_years=8.0)
     assert scaled.interval(30.0, 8.0)[1] - scaled.interval(30.0, 8.0)[0] > \
         scaled.interval(30.0, 0.0)[1] - scaled.interval(30.0, 0.0)[0]
     new_years, new_ages, new_spread = faces(6000)
@@ -144,7 +206,7 @@ def test_cross_fit_can_hold_out_whole_groups() -> None:
     years = np.linspace(0, 80, 400)
     ages = years + np.where(np.arange(400) < 100, 20.0, 0.0)   # group "a" is read 20 years too young
     group = np.where(np.arange(400) < 100, "a", "b")
-    _, low, high = cross_fit(raw, is_male, years, ages, (40.0,), 0.8, held_out=group)
+    _, low, high = cross_fit(raw, is_male, years, ages, 0.8, 0.15, held_out=group)
     held = (ages >= low) & (ages <= high)
     assert held[:100].mean() < 0.2 and held[100:].mean() < 0.5   # each group scored by the other's fit
 
@@ -167,6 +229,8 @@ def model_dir(tmp_path: Path) -> Path:
 def test_shipped_calibration_loads(model_dir: Path) -> None:
     loaded = calibration.load(model_dir)
     assert loaded.age.coverage == 0.8 and loaded.gender.a > 0
+    # One (q_lo, q_hi) per whole year of predicted age, 0-100 (localised conformal, evaluation/fitting.py).
+    assert loaded.age.edges == tuple(y + 0.5 for y in range(100)) and len(loaded.age.quantiles) == 101
 
 
 @pytest.mark.parametrize(("change", "problem"), [
@@ -193,7 +257,7 @@ def test_a_misread_moves_only_the_scored_faces_not_the_fit() -> None:
     raw, is_male = overconfident_gender(500)
     years = np.linspace(0, 80, 500)
     ages = years + np.random.default_rng(0).normal(0, 3, 500)
-    _, low, high = cross_fit(raw, is_male, years, ages, (40.0,), 0.8)
-    _, low_m, high_m = cross_fit(raw, is_male, years, ages, (40.0,), 0.8, misread=np.full(500, -10.0))
+    _, low, high = cross_fit(raw, is_male, years, ages, 0.8, math.inf)
+    _, low_m, high_m = cross_fit(raw, is_male, years, ages, 0.8, math.inf, misread=np.full(500, -10.0))
     assert np.abs(high_m - (high - 10)).max() <= 1   # the same intervals, 10 years lower (whole-year rounding)
     assert ((ages >= low_m) & (ages <= high_m)).mean() < 0.3 < ((ages >= low) & (ages <= high)).mean()
