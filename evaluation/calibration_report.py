@@ -26,7 +26,7 @@ def pct(x: np.ndarray) -> str:
 
 
 def population_rows(pool: Pool, p_male: np.ndarray, low: np.ndarray, high: np.ndarray,
-                    min_confidence: float) -> list[tuple[str, ...]]:
+                    min_confidence: float) -> list[tuple[str | int, ...]]:
     """Per folder, per age band and per race group: faces, coverage (expected where labels are groups),
     overlap / whole group, MAE, width, age_uncertain share, gender decided share and accuracy."""
     from evaluation.scoring import band_start
@@ -80,7 +80,7 @@ def range_label_check(pool: Pool, low: np.ndarray, high: np.ndarray,
     print(f"\nexact ages bucketed into FairFace's groups (the open one taken as {ff_groups[-1][0]:g}-"
           f"{range_coverage.OPEN_END - 1:g} for the expected figure), coverage from the exact age and from the "
           "group alone")
-    print("| group | faces | exact age % | expected from the group % | the group's own ages, evenly % "
+    print("| group | faces | exact age % | expected from the group % | the group's own ages % "
           "| overlap % | whole group % |\n|---|---|---|---|---|---|---|")
     found: dict[float | None, float] = {}
     for g in [None, *dict.fromkeys(sorted(g_low))]:
