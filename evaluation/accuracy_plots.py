@@ -6,9 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
+from evaluation import range_coverage
 from evaluation.fitting import expected_calibration_error
 from evaluation.labels import Label
-from evaluation.scoring import DECADES, Calibrated, decade
+from evaluation.scoring import Calibrated, age_band, band_start
 
 
 def write_plots(folder: Path, labels: list[Label], ours: Calibrated) -> list[Path]:
@@ -40,19 +41,22 @@ def write_plots(folder: Path, labels: list[Label], ours: Calibrated) -> list[Pat
     ax.legend(fontsize=7, loc="lower right")
     paths.append(_save(fig, folder / "reliability.png"))
 
-    covered = np.array([p.low <= lab.age <= p.high for lab, p, _ in pairs])
+    # An age group's share of years inside the interval (its expected coverage; exact ages: held or not).
+    share = range_coverage.coverage(*np.array([(p.low, p.high, lab.low, lab.high) for lab, p, _ in pairs]).T).expected
+    covered = share > 0   # the scatter's colour: some of the label inside the interval
     width = np.array([p.high - p.low for _, p, _ in pairs])
-    dec = np.array([decade(lab.age) for lab, _, _ in pairs])
-    present = [d for d in DECADES if (dec == d).any()]
+    dec = np.array([age_band(lab.low, lab.high) for lab, _, _ in pairs])
+    present = sorted(set(dec), key=band_start)
     fig, ax = plt.subplots(figsize=(6, 3.4), dpi=100)
     ax.axhspan(70, 90, color="tab:green", alpha=0.12, label="target 80 % ± 10")
     ax.axhline(80, color="tab:green", lw=1)
-    bars = ax.bar(present, [100 * covered[dec == d].mean() for d in present], color="tab:blue")
+    bars = ax.bar(present, [100 * share[dec == d].mean() for d in present], color="tab:blue")
     for bar, d in zip(bars, present):
         ax.annotate(f"{np.median(width[dec == d]):.0f} y", (bar.get_x() + bar.get_width() / 2, 3), ha="center",
                     color="white", fontsize=7)
-    ax.set(ylim=(0, 100), ylabel="true age inside interval (%)", xlabel="true age (labels in the bars: median width)",
-           title=f"Age interval (80 %): coverage {100 * covered.mean():.1f} % overall")
+    ax.set(ylim=(0, 100), ylabel="true age inside interval (%)",
+           xlabel="true age or group (groups: expected coverage); in the bars: median width",
+           title=f"Age interval (80 %): coverage {100 * share.mean():.1f} % overall")
     ax.legend(fontsize=7, loc="lower right")
     paths.append(_save(fig, folder / "coverage_by_decade.png"))
 

