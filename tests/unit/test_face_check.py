@@ -1,5 +1,6 @@
-"""Animals on real photos: what the pipeline reports. The two checks measured against them (a HOG verifier,
-dlib's MMOD face detector) were not adopted: docs/decisions.md, "Animals' faces", and its Finished studies."""
+"""Animals on real photos: what the pipeline reports. The checks measured against them (a HOG verifier,
+dlib's MMOD face detector, a linear check on the attribute nets' features) were not adopted:
+docs/decisions.md, "Animals' faces", and its Finished studies."""
 
 from __future__ import annotations
 
