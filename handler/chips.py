@@ -4,7 +4,7 @@ The Cydral nets were trained on dlib 5-point aligned chips (padding 0.2).
 Naive crops of the detector box give unstable answers, so we do what the nets
 expect: map the detector box to the square dlib's own detector would have drawn
 (constants in the manifest, fitted by chip_study.py: docs/decisions.md, "Finished studies"), run dlib's 5-point
-landmark model in it (handler/landmarks.py) and cut the rotated, scaled chip (`aligned_chip`,
+landmark model in it (handler/landmarks.py) and cut the rotated, scaled chip (`aligned_chips`,
 what the pipeline uses) the way dlib 20.0.1's `get_face_chip_details` and `extract_image_chip`
 do (dlib/image_transforms/interpolation.h), in numpy and cv2 with dlib itself out of the runtime
 (docs/decisions.md, "Landmarks without dlib"): the same chips, tests/unit/test_landmarks_parity.py.
@@ -43,11 +43,16 @@ def landmark_rect(box: tuple[float, float, float, float], mapping: dict[str, flo
     return (round(cx - side / 2), round(cy - side / 2), round(cx + side / 2), round(cy + side / 2))
 
 
-def aligned_chip(image: np.ndarray, box: tuple[float, float, float, float], predictor: Any,
-                 size: int, padding: float) -> np.ndarray:
-    """The size x size aligned chip for the face in `box`, extracted from the original image."""
-    points = predictor.landmarks(image, landmark_rect(box, predictor.spec.input["box_to_rect"]))
-    return face_chip(image, points, size, padding)
+def aligned_chips(image: np.ndarray, boxes: list[tuple[float, float, float, float]], predictor: Any,
+                  size: int, padding: float) -> list[np.ndarray]:
+    """The size x size aligned chip for the face in each (x1, y1, x2, y2) box, cut from the original image.
+
+    The landmark model runs on all faces at once (its per-call cost is most of a face's)."""
+    if not boxes:
+        return []
+    mapping = predictor.spec.input["box_to_rect"]
+    points = predictor.landmarks(image, [landmark_rect(box, mapping) for box in boxes])
+    return [face_chip(image, p, size, padding) for p in points]
 
 
 def face_chip(image: np.ndarray, points: np.ndarray, size: int, padding: float) -> np.ndarray:
@@ -78,23 +83,23 @@ def chip_placement(points: np.ndarray, size: int, padding: float) -> tuple[float
 
 
 def _area(rect: tuple[float, float, float, float]) -> float:
-    l, t, r, b = rect
-    return 0.0 if t > b or l > r else (r - l + 1) * (b - t + 1)
+    left, top, right, bottom = rect
+    return 0.0 if top > bottom or left > right else (right - left + 1) * (bottom - top + 1)
 
 
 def _down(rect: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
     """A rectangle's place one level down dlib's pyramid_down<2> (a point p goes to p / 2 - (1.25, 0.75))."""
-    l, t, r, b = rect
-    return l / 2.0 - 1.25, t / 2.0 - 0.75, r / 2.0 - 1.25, b / 2.0 - 0.75
+    left, top, right, bottom = rect
+    return left / 2.0 - 1.25, top / 2.0 - 0.75, right / 2.0 - 1.25, bottom / 2.0 - 0.75
 
 
 def _corners(rect: tuple[float, float, float, float], angle: float) -> np.ndarray:
     """The rectangle's top-left, top-right, bottom-left and bottom-right corners rotated by `angle` about its centre."""
-    l, t, r, b = rect
-    cx, cy = (l + r) / 2.0, (t + b) / 2.0
+    left, top, right, bottom = rect
+    cx, cy = (left + right) / 2.0, (top + bottom) / 2.0
     sin, cos = math.sin(angle), math.cos(angle)
     out = []
-    for x, y in ((l, t), (r, t), (l, b), (r, b)):
+    for x, y in ((left, top), (right, top), (left, bottom), (right, bottom)):
         dx, dy = x - cx, y - cy
         out.append((cos * dx - sin * dy + cx, sin * dx + cos * dy + cy))
     return np.array(out)
@@ -136,9 +141,9 @@ def extract_chip(image: np.ndarray, angle: float, rect: tuple[float, float, floa
     box = [max(corners[:, 0].min() - grow, 0.0), max(corners[:, 1].min() - grow, 0.0),
            min(corners[:, 0].max() + grow, cols - 1.0), min(corners[:, 1].max() + grow, rows - 1.0)]
     left, top, right, bottom = map(_lround, box)
-    chip = np.zeros((size, size, 3), np.uint8)
+    black = np.zeros((size, size, 3), np.uint8)
     if left > right or top > bottom:
-        return chip
+        return black
     source = image[top:bottom + 1, left:right + 1]
     local = (rect[0] - left, rect[1] - top, rect[2] - left, rect[3] - top)
     while _area(_down(local)) > size * size:
@@ -150,16 +155,19 @@ def extract_chip(image: np.ndarray, angle: float, rect: tuple[float, float, floa
     m01, m11 = (bl - tl) / (size - 1)
     c = np.arange(size, dtype=np.float64)[None, :]
     r = np.arange(size, dtype=np.float64)[:, None]
-    x = (m00 * c + m01 * r) + tl[0]
-    y = (m10 * c + m11 * r) + tl[1]
+    x = ((m00 * c + m01 * r) + tl[0]).ravel()
+    y = ((m10 * c + m11 * r) + tl[1]).ravel()
     x0, y0 = np.floor(x), np.floor(y)
-    inside = (x0 >= 0) & (y0 >= 0) & (x0 + 1 < source.shape[1]) & (y0 + 1 < source.shape[0])
+    height, width = source.shape[:2]
+    inside = (x0 >= 0) & (y0 >= 0) & (x0 + 1 < width) & (y0 + 1 < height)
     if not inside.any():
-        return chip
-    xi, yi = x0[inside].astype(np.intp), y0[inside].astype(np.intp)
-    lr, tb = (x - x0)[inside][:, None], (y - y0)[inside][:, None]
-    tl_, tr_ = source[yi, xi].astype(np.float64), source[yi, xi + 1].astype(np.float64)
-    bl_, br_ = source[yi + 1, xi].astype(np.float64), source[yi + 1, xi + 1].astype(np.float64)
+        return black
+    # One contiguous copy of the rows the chip reads, gathered by flat index (4 neighbours a pixel).
+    first = int(y0[inside].min())
+    block = np.ascontiguousarray(source[first:int(y0[inside].max()) + 2]).reshape(-1, 3)
+    at = np.where(inside, (y0 - first) * width + x0, 0).astype(np.intp)
+    lr, tb = (x - x0)[:, None], (y - y0)[:, None]
+    # np.take: fancy indexing of 3-byte rows (block[at]) is ~10x slower.
+    tl_, tr_, bl_, br_ = (np.take(block, at + step, axis=0).astype(np.float64) for step in (0, 1, width, width + 1))
     value = (1 - tb) * ((1 - lr) * tl_ + lr * tr_) + tb * ((1 - lr) * bl_ + lr * br_)
-    chip[inside] = value.astype(np.uint8)
-    return chip
+    return np.where(inside[:, None], value, 0).astype(np.uint8).reshape(size, size, 3)

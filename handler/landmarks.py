@@ -52,6 +52,7 @@ class ShapeModel:
         self._leaf_rows = np.arange(trees) * (nodes + 1)
         self._leaves = self.leaves.reshape(cascades, trees * (nodes + 1), -1)
         self._leaf_of = _leaf_table(self.depth)
+        self._dx, self._dy = np.ascontiguousarray(self.deltas[..., 0]), np.ascontiguousarray(self.deltas[..., 1])
         self._centred = self.initial.astype(np.float64) - self.initial.astype(np.float64).mean(axis=0)
         self._spread = float((self._centred ** 2).sum())
 
@@ -59,44 +60,49 @@ class ShapeModel:
     def parts(self) -> int:
         return len(self.initial)
 
-    def _rotation_scale(self, shape: np.ndarray) -> np.ndarray:
-        """The 2x2 part (float32) of the least-squares similarity from the mean shape to `shape`.
+    def _rotation_scale(self, shapes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per shape, a and b (float32, (N, 1) each) of the least-squares similarity [[a, -b], [b, a]] from the
+        mean shape to it.
 
-        dlib fits it with Umeyama's SVD in double; for 2-D the optimum is closed-form, equal to
-        double rounding, and the float32 cast makes them the same numbers."""
-        to = shape.astype(np.float64)
-        to = to - to.mean(axis=0)
+        dlib fits it with Umeyama's SVD in double; in 2-D the optimum has a closed form, equal to
+        within double rounding, and the cast to float32 makes them the same numbers."""
+        to = shapes.astype(np.float64)
+        to -= to.mean(axis=1, keepdims=True)
         fr = self._centred
-        a = float((fr[:, 0] * to[:, 0] + fr[:, 1] * to[:, 1]).sum()) / self._spread
-        b = float((fr[:, 0] * to[:, 1] - fr[:, 1] * to[:, 0]).sum()) / self._spread
-        return np.array([[a, -b], [b, a]], F32)
+        a = (fr * to).sum(axis=(1, 2)) / self._spread
+        b = (fr[:, 0] * to[:, :, 1] - fr[:, 1] * to[:, :, 0]).sum(axis=1) / self._spread
+        return a.astype(F32)[:, None], b.astype(F32)[:, None]
 
-    def predict(self, image: np.ndarray, rect: tuple[int, int, int, int]) -> np.ndarray:
-        """(parts, 2) int points for the object in `rect` (left, top, right, bottom, inclusive) of an HxWx3 uint8 image."""
-        left, top, right, bottom = rect
-        width, height = float(right - left), float(bottom - top)
+    def predict(self, image: np.ndarray, rects: list[tuple[int, int, int, int]]) -> np.ndarray:
+        """(N, parts, 2) int points for the objects in `rects` (left, top, right, bottom, inclusive) of an HxWx3
+        uint8 image: all of them at once, each exactly as dlib would find it alone."""
+        box = np.array(rects, np.float64).reshape(-1, 4)
+        left, top = box[:, :1], box[:, 1:2]
+        width, height = box[:, 2:3] - left, box[:, 3:4] - top
         rows, cols = image.shape[:2]
-        shape = self.initial.copy()
+        faces = len(box)
+        shapes = np.repeat(self.initial[None], faces, axis=0)
         for c in range(len(self.idx1)):
-            m = self._rotation_scale(shape)
-            d = self.deltas[c]
-            anchor = shape[self.anchors[c]]
-            # dlib: tform * delta + location, float32, products then sums in this order.
-            u = (m[0, 0] * d[:, 0] + m[0, 1] * d[:, 1]) + anchor[:, 0]
-            v = (m[1, 0] * d[:, 0] + m[1, 1] * d[:, 1]) + anchor[:, 1]
+            a, b = self._rotation_scale(shapes)
+            dx, dy, anchor = self._dx[c], self._dy[c], self.anchors[c]
+            # dlib: tform * delta + location in float32 (products, their sum, then the anchor part), then
+            # the unit square -> rect map in double and rounding to the nearest pixel, floor(x + 0.5).
+            u = (a * dx + -b * dy) + shapes[:, anchor, 0]
+            v = (b * dx + a * dy) + shapes[:, anchor, 1]
             x = np.floor(width * u.astype(np.float64) + left + 0.5).astype(np.intp)
             y = np.floor(height * v.astype(np.float64) + top + 0.5).astype(np.intp)
-            inside = (x >= 0) & (x < cols) & (y >= 0) & (y < rows)
-            px = image[np.where(inside, y, 0), np.where(inside, x, 0)].astype(np.uint32).sum(axis=1) // 3
-            values = np.where(inside, px, 0).astype(F32)
+            inside = (x.astype(np.uintp) < cols) & (y.astype(np.uintp) < rows)  # negatives wrap to huge
+            px = image[y * inside, x * inside]
+            values = ((px[..., 0].astype(np.uint16) + px[..., 1] + px[..., 2]) // 3 * inside).astype(F32)
             # Every split of every tree at once, as bits (bit k: node k goes left), then the leaf each
             # tree's bit pattern leads to: the same leaves as walking the trees node by node.
-            goes_left = values[self.idx1[c]] - values[self.idx2[c]] > self.thresh[c]
-            pattern = np.packbits(goes_left, axis=1, bitorder="little").view("<u2")[:, 0]
-            updates = self._leaves[c][self._leaf_rows + self._leaf_of[pattern]].reshape(-1, *shape.shape)
+            goes_left = np.take(values, self.idx1[c], axis=1) - np.take(values, self.idx2[c], axis=1) > self.thresh[c]
+            pattern = np.packbits(goes_left, axis=2, bitorder="little").view("<u2")[..., 0]
+            updates = np.take(self._leaves[c], self._leaf_rows + self._leaf_of[pattern], axis=0)
             # dlib adds the trees' updates one after another in float32; a reduction along the
-            # first axis of a C-ordered array adds rows in order too.
-            shape = np.add.reduce(np.concatenate([shape[None], updates]), axis=0, dtype=F32)
-        x = np.floor(width * shape[:, 0].astype(np.float64) + left + 0.5)
-        y = np.floor(height * shape[:, 1].astype(np.float64) + top + 0.5)
-        return np.stack([x, y], axis=1).astype(np.intp)
+            # first axis of a C-ordered array adds rows in that order too.
+            steps = np.concatenate([shapes.reshape(1, faces, -1), updates.transpose(1, 0, 2)])
+            shapes = np.add.reduce(steps, axis=0).reshape(faces, -1, 2)
+        x = np.floor(width * shapes[..., 0].astype(np.float64) + left + 0.5)
+        y = np.floor(height * shapes[..., 1].astype(np.float64) + top + 0.5)
+        return np.stack([x, y], axis=2).astype(np.intp)

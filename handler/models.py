@@ -236,12 +236,12 @@ class ShapePredictor:
 
     def warm(self) -> None:
         t0 = time.perf_counter()
-        self.landmarks(np.zeros((64, 64, 3), np.uint8), (8, 8, 56, 56))
+        self.landmarks(np.zeros((64, 64, 3), np.uint8), [(8, 8, 56, 56)])
         self.warm_ms = (time.perf_counter() - t0) * 1000
 
-    def landmarks(self, image: np.ndarray, rect: tuple[int, int, int, int]) -> np.ndarray:
-        """(parts, 2) integer points for the face in `rect` (left, top, right, bottom) of an HxWx3 uint8 image."""
-        return self._model.predict(image, rect)
+    def landmarks(self, image: np.ndarray, rects: list[tuple[int, int, int, int]]) -> np.ndarray:
+        """(faces, parts, 2) integer points for the faces in `rects` (left, top, right, bottom) of a BGR image."""
+        return self._model.predict(image, rects)
 
 
 ADAPTERS = {"yunet_detector": YuNetDetector, "softmax_classifier": SoftmaxClassifier,
