@@ -23,35 +23,27 @@ import numpy as np
 F32 = np.float32
 
 
-def _leaf_table(depth: int) -> np.ndarray:
-    """For each pattern of split outcomes (bit k: node k goes left), the leaf a complete tree of `depth` ends in."""
-    nodes = 2 ** depth - 1
-    patterns = np.arange(2 ** nodes)
-    node = np.zeros_like(patterns)
-    for _ in range(depth):
-        node = 2 * node + 2 - ((patterns >> node) & 1)
-    return (node - nodes).astype(np.intp)
-
-
 class ShapeModel:
     """One shape_predictor's arrays (the converter's .npz), evaluated on BGR or RGB uint8 images."""
 
     def __init__(self, path: Path) -> None:
         with np.load(path, allow_pickle=False) as z:
             self.initial = z["initial_shape"]                      # (parts, 2)
-            self.idx1 = z["split_idx1"].astype(np.intp)            # (cascades, trees, nodes)
-            self.idx2 = z["split_idx2"].astype(np.intp)
-            self.thresh = z["split_thresh"]
+            idx1 = z["split_idx1"]                                 # (cascades, trees, nodes)
+            self.idx1 = idx1.reshape(len(idx1), -1).astype(np.intp)  # (cascades, trees * nodes) from here on
+            self.idx2 = z["split_idx2"].reshape(len(idx1), -1).astype(np.intp)
+            self.thresh = z["split_thresh"].reshape(len(idx1), -1)
             self.leaves = z["leaf_values"]                         # (cascades, trees, leaves, parts, 2)
             self.anchors = z["anchor_idx"].astype(np.intp)         # (cascades, pixels)
             self.deltas = z["deltas"]                              # (cascades, pixels, 2)
-        cascades, trees, nodes = self.idx1.shape
+        cascades, trees, nodes = idx1.shape
         self.depth = int(np.log2(nodes + 1))
-        if self.leaves.shape[:3] != (cascades, trees, nodes + 1) or 2 ** self.depth != nodes + 1 or nodes > 16:
-            raise ValueError(f"{path}: not complete trees of one depth, up to 16 splits")
+        if self.leaves.shape[:3] != (cascades, trees, nodes + 1) or 2 ** self.depth != nodes + 1:
+            raise ValueError(f"{path}: not complete trees of one depth")
+        self._trees, self._nodes = trees, nodes
+        self._tree_base = np.arange(trees) * nodes
         self._leaf_rows = np.arange(trees) * (nodes + 1)
         self._leaves = self.leaves.reshape(cascades, trees * (nodes + 1), -1)
-        self._leaf_of = _leaf_table(self.depth)
         self._dx, self._dy = np.ascontiguousarray(self.deltas[..., 0]), np.ascontiguousarray(self.deltas[..., 1])
         self._centred = self.initial.astype(np.float64) - self.initial.astype(np.float64).mean(axis=0)
         self._spread = float((self._centred ** 2).sum())
@@ -80,6 +72,7 @@ class ShapeModel:
         left, top = box[:, :1], box[:, 1:2]
         width, height = box[:, 2:3] - left, box[:, 3:4] - top
         rows, cols = image.shape[:2]
+        pixels = np.ascontiguousarray(image).reshape(-1, 3)  # a copy only for a strided view
         faces = len(box)
         shapes = np.repeat(self.initial[None], faces, axis=0)
         for c in range(len(self.idx1)):
@@ -92,13 +85,17 @@ class ShapeModel:
             x = np.floor(width * u.astype(np.float64) + left + 0.5).astype(np.intp)
             y = np.floor(height * v.astype(np.float64) + top + 0.5).astype(np.intp)
             inside = (x.astype(np.uintp) < cols) & (y.astype(np.uintp) < rows)  # negatives wrap to huge
-            px = image[y * inside, x * inside]
+            px = np.take(pixels, (y * cols + x) * inside, axis=0)  # fancy indexing of 3-byte rows is ~8x slower
             values = ((px[..., 0].astype(np.uint16) + px[..., 1] + px[..., 2]) // 3 * inside).astype(F32)
-            # Every split of every tree at once, as bits (bit k: node k goes left), then the leaf each
-            # tree's bit pattern leads to: the same leaves as walking the trees node by node.
-            goes_left = np.take(values, self.idx1[c], axis=1) - np.take(values, self.idx2[c], axis=1) > self.thresh[c]
-            pattern = np.packbits(goes_left, axis=2, bitorder="little").view("<u2")[..., 0]
-            updates = np.take(self._leaves[c], self._leaf_rows + self._leaf_of[pattern], axis=0)
+            offsets = np.arange(faces)[:, None] * values.shape[1]
+            # Each tree walked from its root, all trees (and faces) a level at a time: left when
+            # pixel idx1 - pixel idx2 > threshold (float32, as dlib), to node 2i + 1, else 2i + 2.
+            flat, node = values.ravel(), np.zeros((faces, self._trees), np.intp)
+            for _ in range(self.depth):
+                at = self._tree_base + node
+                goes_left = flat[offsets + self.idx1[c, at]] - flat[offsets + self.idx2[c, at]] > self.thresh[c, at]
+                node = 2 * node + 2 - goes_left
+            updates = np.take(self._leaves[c], self._leaf_rows + node - self._nodes, axis=0)
             # dlib adds the trees' updates one after another in float32; a reduction along the
             # first axis of a C-ordered array adds rows in that order too.
             steps = np.concatenate([shapes.reshape(1, faces, -1), updates.transpose(1, 0, 2)])
