@@ -3,7 +3,7 @@
 The arrays come from dlib's .dat by models/convert_shape_predictor.py. `predict` does what dlib
 20.0.1's `shape_predictor::operator()` does (dlib/image_processing/shape_predictor.h), with its
 float32 arithmetic in the same order, so the points are dlib's own (tests/unit/test_landmarks_parity.py);
-dlib itself is not a runtime dependency: its import and its load of the 9 MB .dat cost ~50 ms of
+dlib itself is not a runtime dependency: its import and its load of the 9 MB .dat cost 50-120 ms of
 start-up (docs/decisions.md, "Landmarks without dlib").
 
 Per cascade: the similarity transform from the mean shape to the current one (least squares,
