@@ -129,7 +129,8 @@ def extract_chip(image: np.ndarray, angle: float, rect: tuple[float, float, floa
     dlib crops the rotated rectangle's bounding box grown by a margin, halves that crop with its
     pyramid while the next level still holds more than size^2 pixels, and samples each chip pixel
     bilinearly from the chosen level: black when any of the 4 neighbours is off it, and the
-    interpolated value truncated to an integer, as dlib does.
+    interpolated value truncated to an integer, as dlib does. (dlib copies pixels instead when the
+    angle is exactly 0 and the scale exactly 1, which a fit to real landmarks does not give.)
     """
     depth, grow, level_rect = 0, 2.0, _down(rect)
     while _area(level_rect) > size * size:
