@@ -163,12 +163,18 @@ def extract_chip(image: np.ndarray, angle: float, rect: tuple[float, float, floa
     inside = (x0 >= 0) & (y0 >= 0) & (x0 + 1 < width) & (y0 + 1 < height)
     if not inside.any():
         return black
-    # One contiguous copy of the rows the chip reads, gathered by flat index (4 neighbours a pixel).
+    # One contiguous copy of the rows the chip reads, gathered by flat index: per channel, 1-D arrays
+    # (a third faster than (N, 3) rows with broadcast weights).
     first = int(y0[inside].min())
-    block = np.ascontiguousarray(source[first:int(y0[inside].max()) + 2]).reshape(-1, 3)
-    at = np.where(inside, (y0 - first) * width + x0, 0).astype(np.intp)
-    lr, tb = (x - x0)[:, None], (y - y0)[:, None]
-    # np.take: fancy indexing of 3-byte rows (block[at]) is ~10x slower.
-    tl_, tr_, bl_, br_ = (np.take(block, at + step, axis=0).astype(np.float64) for step in (0, 1, width, width + 1))
-    value = (1 - tb) * ((1 - lr) * tl_ + lr * tr_) + tb * ((1 - lr) * bl_ + lr * br_)
-    return np.where(inside[:, None], value, 0).astype(np.uint8).reshape(size, size, 3)
+    block = np.ascontiguousarray(source[first:int(y0[inside].max()) + 2]).ravel()
+    at = np.where(inside, (y0 - first) * width + x0, 0).astype(np.intp) * 3
+    lr, tb = x - x0, y - y0
+    wl, wt = 1 - lr, 1 - tb
+    chip = np.empty((size * size, 3), np.uint8)
+    for channel in range(3):
+        tl_, tr_, bl_, br_ = (block.take(at + channel + 3 * step).astype(np.float64)
+                              for step in (0, 1, width, width + 1))
+        # dlib's expression and order; the uint8 store truncates as its cast does.
+        chip[:, channel] = wt * (wl * tl_ + lr * tr_) + tb * (wl * bl_ + lr * br_)
+    chip[~inside] = 0
+    return chip.reshape(size, size, 3)

@@ -43,6 +43,7 @@ class ShapeModel:
         self._leaves = leaves.reshape(cascades, trees * (nodes + 1), -1)
         self._trees, self._nodes = trees, nodes
         self._tree_base = np.arange(trees) * nodes
+        self._child_shift = 2 - self._tree_base
         self._leaf_rows = np.arange(trees) * (nodes + 1)
         self._dx, self._dy = np.ascontiguousarray(deltas[..., 0]), np.ascontiguousarray(deltas[..., 1])
         self._pixels = deltas.shape[1]
@@ -72,7 +73,7 @@ class ShapeModel:
             rot = np.stack([a, -b, b, a], axis=1).reshape(faces, 2, 2, 1)
             # dlib: tform * delta + location in float32 (the products, their sum, then the anchor part), then
             # the unit square -> rect map in double and rounding to the nearest pixel, floor(x + 0.5).
-            anchor = shapes[:, self.anchors[c]].transpose(0, 2, 1)
+            anchor = np.take(shapes, self.anchors[c], axis=1).transpose(0, 2, 1)  # fancy indexing: ~5x slower
             uv = (rot[:, :, 0] * self._dx[c] + rot[:, :, 1] * self._dy[c]) + anchor
             xy = np.floor(size * uv.astype(np.float64) + origin + 0.5).astype(np.intp)
             ok = xy.astype(np.uintp) < limit                        # negatives wrap to huge
@@ -82,12 +83,13 @@ class ShapeModel:
             flat = ((px[..., 0].astype(np.uint16) + px[..., 1] + px[..., 2]) // 3 * inside).astype(F32).ravel()
             # Each tree walked from its root, all trees (and faces) a level at a time: left when
             # pixel idx1 - pixel idx2 > threshold (float32, as dlib), to node 2i + 1, else 2i + 2.
-            node = np.zeros((faces, self._trees), np.intp)
+            # `at` is the flat index of each tree's current node: child 2i + 1 or 2i + 2 of node i at
+            # base + i is at 2 * at + (2 - base) - went_left.
+            at = np.repeat(self._tree_base[None], faces, axis=0)
             for _ in range(self.depth):
-                at = self._tree_base + node
                 pair = np.take(flat, np.take(self._pairs[c], at, axis=0) + offsets)
-                node = 2 * node + 2 - (pair[..., 0] - pair[..., 1] > np.take(self._thresh[c], at))
-            updates = np.take(self._leaves[c], self._leaf_rows + node - self._nodes, axis=0)
+                at = 2 * at + self._child_shift - (pair[..., 0] - pair[..., 1] > np.take(self._thresh[c], at))
+            updates = np.take(self._leaves[c], at - self._tree_base - self._nodes + self._leaf_rows, axis=0)
             # dlib adds the trees' updates one after another in float32; a reduction along the
             # first axis of a C-ordered array adds rows in that order too.
             steps = np.concatenate([shapes.reshape(1, faces, -1), updates.transpose(1, 0, 2)])
