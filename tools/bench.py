@@ -62,16 +62,16 @@ elif mode == "bare":
     det, lm, g, a = m["detector"], m["landmarks"], m["gender"], m["agegender"]
     from handler.pipeline import detect_faces
     face = detect_faces(img, m, 0.75)[0]
-    from handler.chips import aligned_chip, landmark_rect
+    from handler.chips import aligned_chips, landmark_rect
     rect = landmark_rect(face.raw_box, lm.spec.input["box_to_rect"])
-    chip = aligned_chip(img, face.raw_box, lm, 112, 0.2)
+    chip = aligned_chips(img, [face.raw_box], lm, 112, 0.2)[0]
     # The pipeline runs each attribute net on the chip and its mirror image: one forward of a batch of 2.
     small = cv2.resize(chip, (32, 32), interpolation=cv2.INTER_AREA)
     gb = cv2.dnn.blobFromImages([small, cv2.flip(small, 1)], 1 / 256, (32, 32))
     ab = cv2.dnn.blobFromImages([chip, cv2.flip(chip, 1)], 1.0, (112, 112))
     times = {"detector": [], "landmarks": [], "gender x2": [], "age+gender x2": []}
     for _ in range(steady):
-        for key, fn in (("detector", lambda: det.forward(img, 0.75)), ("landmarks", lambda: lm.landmarks(img, rect)),
+        for key, fn in (("detector", lambda: det.forward(img, 0.75)), ("landmarks", lambda: lm.landmarks(img, [rect])),
                         ("gender x2", lambda: g.net.forward(gb)), ("age+gender x2", lambda: a.net.forward(ab))):
             t = time.perf_counter(); fn(); times[key].append((time.perf_counter() - t) * 1000)
     out["bare"] = {k: sorted(v)[len(v) // 2] for k, v in times.items()}

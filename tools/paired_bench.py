@@ -3,12 +3,15 @@
 
     git worktree add /tmp/base 62cdc8d && ln -s "$PWD/.venv" /tmp/base/.venv   # + models, tests/fixtures
     .venv/bin/python tools/paired_bench.py /tmp/base [--rounds 6] [--steady 7]
+    .venv/bin/python tools/paired_bench.py /tmp/base --startup 11   # start-up only (issue 24, item 7)
 
 Photos: woman1.jpg (../shared/photos; else astronaut.png) at 640x480 and upscaled to 4000x3000 (the
 latter through the Lambda handler, JSON only), the 6-person group fixture, and 24 faces pasted in
 12 MP (as `make bench`), all with `annotate=false`. Each round runs one process per tree, in
 alternating order; a process warms up, times its first request and `--steady` more per photo.
 Printed: the median over processes of each process's steady median, per tree, and new / base.
+`--startup N`: N rounds of three fresh processes in rotating order, `import handler` (nets loaded and
+warmed) in each tree and a bare `import cv2, numpy`; the medians of their wall times and the ratios.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import cv2
@@ -78,13 +82,38 @@ def make_photos(tmp: Path) -> dict[str, tuple[str, bool]]:
     return out
 
 
+STARTUP = {"bare": "import cv2, numpy", "tree": "import handler"}
+
+
+def startup(trees: list[Path], rounds: int) -> None:
+    """Whole-process wall times: `import handler` in each tree and a bare `import cv2, numpy`, rotated."""
+    kinds = [("base", trees[0], STARTUP["tree"]), ("new", trees[1], STARTUP["tree"]),
+             ("bare", trees[1], STARTUP["bare"])]
+    wall: dict[str, list[float]] = {name: [] for name, _, _ in kinds}
+    for r in range(rounds):
+        for name, tree, code in kinds[r % 3:] + kinds[:r % 3]:
+            t = time.perf_counter()
+            subprocess.run([str(tree / ".venv/bin/python"), "-c", code], cwd=tree, check=True,
+                           env={**os.environ, "LOG_LEVEL": "WARNING", "PYTHONPATH": str(tree)})
+            wall[name].append((time.perf_counter() - t) * 1000)
+    med = {name: statistics.median(times) for name, times in wall.items()}
+    print(f"{rounds} rounds; load average {os.getloadavg()[0]:.1f}; whole-process wall ms, medians")
+    for name, ms in med.items():
+        print(f"{name:5} {ms:7.1f}  x bare {ms / med['bare']:.2f}")
+    print(f"new / base {med['new'] / med['base']:.2f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("base", type=Path, help="the other checkout (with .venv, models and tests/fixtures)")
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--steady", type=int, default=7)
+    ap.add_argument("--startup", type=int, metavar="N", help="only start-up: N rounds of fresh processes")
     args = ap.parse_args(argv)
     trees = [args.base.resolve(), ROOT]
+    if args.startup:
+        startup(trees, args.startup)
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         photos = make_photos(Path(tmp))
         runs: dict[Path, list[dict]] = {t: [] for t in trees}

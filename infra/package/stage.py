@@ -17,13 +17,13 @@ from . import ROOT
 # Everything else there (README, fetch.py, caches) stays out.
 MODEL_INCLUDE = (
     "*.onnx",  # yunet.onnx: models/convert_yunet.py, from the build-only libfacedetection.so (not shipped)
-    "*.dat",  # dlib shape predictor (5-point face landmarks)
+    "*.npz",  # the 5-point landmark model as arrays: models/convert_shape_predictor.py, from dlib's .dat (not shipped)
     "manifest.json",
     "calibration.json",  # fitted by `make calibrate`, pinned by the manifest
     "notices/*",
     "LICENSE*",
 )
-WEIGHT_SUFFIXES = (".caffemodel", ".prototxt.txt", ".onnx", ".dat")
+WEIGHT_SUFFIXES = (".caffemodel", ".prototxt.txt", ".onnx", ".npz")
 # handler/ ships whole: it holds only what the functions run (dev tools live in evaluation/ and tools/;
 # tests/unit/test_reachable.py keeps it so). Only the build interpreter's bytecode caches stay out.
 BYTECODE_DIRS = {"__pycache__"}

@@ -11,7 +11,7 @@ import pytest
 from helpers import fixture_image, jpeg, tiled
 
 from handler import runtime
-from handler.chips import aligned_chip
+from handler.chips import aligned_chips
 from handler.errors import RequestError
 from handler.face import Face
 from handler.pipeline import age_estimate, analyze, attribute_outputs, detect_faces, gender_estimate
@@ -110,7 +110,7 @@ def test_the_interval_widens_with_the_mirror_spread_the_pipeline_measures() -> N
     faces = detect_faces(image, MODELS, DEFAULT_OPTIONS.min_confidence, DEFAULT_OPTIONS.detail,
                          DEFAULT_OPTIONS.detect_max_side)
     _, years, spread = attribute_outputs(image, faces, MODELS)
-    chips = [aligned_chip(image, face.raw_box, MODELS["landmarks"], 112, 0.2) for face in faces]
+    chips = aligned_chips(image, [face.raw_box for face in faces], MODELS["landmarks"], 112, 0.2)
     net = MODELS["agegender"]
     by_hand = np.abs(net.predict(chips)[:, 0] - net.predict([cv2.flip(c, 1) for c in chips])[:, 0])
     assert spread == pytest.approx(by_hand, abs=1e-4) and (spread >= 0).all()
