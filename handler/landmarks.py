@@ -42,9 +42,9 @@ class ShapeModel:
         self._thresh = thresh.reshape(cascades, -1)
         self._leaves = leaves.reshape(cascades, trees * (nodes + 1), -1)
         self._trees, self._nodes = trees, nodes
-        self._tree_base = np.arange(trees) * nodes
-        self._child_shift = 2 - self._tree_base
         self._leaf_rows = np.arange(trees) * (nodes + 1)
+        self._bit = (1 << np.arange(nodes)).astype(np.int64)
+        self._leaf_of = _leaf_table(self.depth)
         self._dx, self._dy = np.ascontiguousarray(deltas[..., 0]), np.ascontiguousarray(deltas[..., 1])
         self._pixels = deltas.shape[1]
         # The least-squares similarity from the mean shape to a shape s, [[a, -b], [b, a]], is linear in s:
@@ -81,18 +81,28 @@ class ShapeModel:
             # np.take: fancy indexing of 3-byte rows is ~8x slower.
             px = np.take(pixels, (xy[:, 1] * cols + xy[:, 0]) * inside, axis=0)
             flat = ((px[..., 0].astype(np.uint16) + px[..., 1] + px[..., 2]) // 3 * inside).astype(F32).ravel()
-            # Each tree walked from its root, all trees (and faces) a level at a time: left when
-            # pixel idx1 - pixel idx2 > threshold (float32, as dlib), to node 2i + 1, else 2i + 2.
-            # `at` is the flat index of each tree's current node: child 2i + 1 or 2i + 2 of node i at
-            # base + i is at 2 * at + (2 - base) - went_left.
-            at = np.repeat(self._tree_base[None], faces, axis=0)
-            for _ in range(self.depth):
-                pair = np.take(flat, np.take(self._pairs[c], at, axis=0) + offsets)
-                at = 2 * at + self._child_shift - (pair[..., 0] - pair[..., 1] > np.take(self._thresh[c], at))
-            updates = np.take(self._leaves[c], at - self._tree_base - self._nodes + self._leaf_rows, axis=0)
+            # Every split of every tree (and face) at once: left when pixel idx1 - pixel idx2 > threshold
+            # (float32, as dlib). A tree's leaf depends only on its splits' outcomes, so they are packed
+            # into one number per tree and the leaf read from a table (handful of numpy calls, not a
+            # walk of `depth` levels: numpy's per-call cost is most of a face's).
+            pair = np.take(flat, self._pairs[c] + offsets)
+            left = (pair[..., 0] - pair[..., 1] > self._thresh[c]).reshape(faces, self._trees, self._nodes)
+            leaf = np.take(self._leaf_of, left @ self._bit)
+            updates = np.take(self._leaves[c], leaf + self._leaf_rows, axis=0)
             # dlib adds the trees' updates one after another in float32; a reduction along the
             # first axis of a C-ordered array adds rows in that order too.
             steps = np.concatenate([shapes.reshape(1, faces, -1), updates.transpose(1, 0, 2)])
             shapes = np.add.reduce(steps, axis=0).reshape(faces, -1, 2)
         xy = np.floor(size * shapes.transpose(0, 2, 1).astype(np.float64) + origin + 0.5)
         return xy.transpose(0, 2, 1).astype(np.intp)
+
+
+def _leaf_table(depth: int) -> np.ndarray:
+    """The leaf (0 .. 2**depth - 1) a complete tree of `depth` levels reaches, for every packing of its
+    splits' outcomes (bit i: split i, breadth-first, went left; from node i left is 2i + 1, right 2i + 2)."""
+    nodes = 2 ** depth - 1
+    code = np.arange(2 ** nodes)
+    at = np.zeros_like(code)
+    for _ in range(depth):
+        at = 2 * at + 2 - ((code >> at) & 1)
+    return (at - nodes).astype(np.intp)
