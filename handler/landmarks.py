@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 
 F32 = np.float32
+# dlib's default tree depth (shape_predictor_trainer), the 5- and 68-point models': a leaf table of 2^15 entries.
+MAX_DEPTH = 4
 
 
 class ShapeModel:
@@ -37,6 +39,8 @@ class ShapeModel:
         self.depth = int(np.log2(nodes + 1))
         if leaves.shape[:3] != (cascades, trees, nodes + 1) or 2 ** self.depth != nodes + 1:
             raise ValueError(f"{path}: not complete trees of one depth")
+        if self.depth > MAX_DEPTH:  # the leaf table has 2 ** (2 ** depth - 1) entries
+            raise ValueError(f"{path}: trees of depth {self.depth}, more than the {MAX_DEPTH} the leaf table allows")
         # Per cascade, flat over trees: node k of tree t at t * nodes + k, leaf j at t * (nodes + 1) + j.
         self._pairs = np.stack([idx1, idx2], axis=3).reshape(cascades, -1, 2).astype(np.intp)
         self._thresh = thresh.reshape(cascades, -1)
