@@ -30,7 +30,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from onnx_graph import Graph
+from onnx_graph import Graph, write
 
 MEAN_RGB = (122.782, 117.001, 104.298)
 DIVISOR = 256.0
@@ -155,9 +155,7 @@ def build(weights: dict[str, np.ndarray], divisor: float = DIVISOR):
 
 def convert(weights_bin: Path, weights_manifest: Path, out: Path) -> bytes:
     """Convert and write `out`; return the bytes written."""
-    raw = build(load_weights(weights_bin, weights_manifest)).SerializeToString(deterministic=True)
-    out.write_bytes(raw)
-    return raw
+    return write(build(load_weights(weights_bin, weights_manifest)), out)
 
 
 def main(argv: list[str] | None = None) -> int:

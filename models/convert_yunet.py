@@ -37,7 +37,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
-from onnx_graph import Graph
+from onnx_graph import Graph, write
 
 LAYERS = 53
 _CONV_INFO = struct.Struct("<ii???5xQQ")
@@ -218,9 +218,7 @@ def build(layers: list[dict]):
 
 def convert(library: Path, out: Path) -> bytes:
     """Convert and write `out`; return the bytes written."""
-    raw = build(load_layers(library)).SerializeToString(deterministic=True)
-    out.write_bytes(raw)
-    return raw
+    return write(build(load_layers(library)), out)
 
 
 def main(argv: list[str] | None = None) -> int:

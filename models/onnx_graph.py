@@ -3,6 +3,8 @@ predictable names, so the same weights always give the same bytes. Build time on
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 
@@ -23,3 +25,10 @@ class Graph:
     def op(self, op_type: str, inputs: list[str], name: str, **attrs: object) -> str:
         self.nodes.append(self.helper.make_node(op_type, inputs, [name], name=name, **attrs))
         return name
+
+
+def write(model, out: Path) -> bytes:
+    """Serialise `model` deterministically (the manifest pins the bytes' sha256), write `out`, return the bytes."""
+    raw = model.SerializeToString(deterministic=True)
+    out.write_bytes(raw)
+    return raw
