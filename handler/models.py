@@ -124,12 +124,20 @@ class YuNetDetector:
         cv2.setNumThreads(threads)
         t0 = time.perf_counter()
 
-        def create() -> cv2.FaceDetectorYN:
+        def new_detector() -> cv2.FaceDetectorYN:
             return cv2.FaceDetectorYN.create(str(spec.files["weights"]), "", (320, 320), 0.5,
                                              self._NMS_IOU, self._TOP_K)
 
+        def create() -> cv2.FaceDetectorYN:
+            # The detector made here to check the file serves the first shape any copy needs
+            # (pop is atomic, so copies in other threads can't both take it).
+            try:
+                return checked.pop()
+            except IndexError:
+                return new_detector()
+
         try:
-            create()
+            checked = [new_detector()]
         except cv2.error as exc:
             raise ModelError(f"net {spec.key!r} failed to load from {spec.files['weights']}: "
                              f"{exc.msg if hasattr(exc, 'msg') else exc}; {FIX}") from None
