@@ -82,13 +82,10 @@ def make_photos(tmp: Path) -> dict[str, tuple[str, bool]]:
     return out
 
 
-STARTUP = {"bare": "import cv2, numpy", "tree": "import handler"}
-
-
 def startup(trees: list[Path], rounds: int) -> None:
     """Whole-process wall times: `import handler` in each tree and a bare `import cv2, numpy`, rotated."""
-    kinds = [("base", trees[0], STARTUP["tree"]), ("new", trees[1], STARTUP["tree"]),
-             ("bare", trees[1], STARTUP["bare"])]
+    kinds = [("base", trees[0], "import handler"), ("new", trees[1], "import handler"),
+             ("bare", trees[1], "import cv2, numpy")]
     wall: dict[str, list[float]] = {name: [] for name, _, _ in kinds}
     for r in range(rounds):
         for name, tree, code in kinds[r % 3:] + kinds[:r % 3]:
